@@ -1,3 +1,48 @@
-//! CrossChat's shared-memory segment (work in progress).
+//! CrossChat's shared-memory segment: the only channel between the `ingest` processes (writers)
+//! and the `gateway` (the single reader).
+//!
+//! One POSIX shared-memory object (default `/crosschat`, mode 0600) holds a 4 KiB header page and a
+//! ring of 256 slots of 4096 bytes. The byte map is in [`layout`]; in short:
+//!
+//! ```text
+//! 0x0000 header    magic b"XCHATSHM" · version · slot_count · slot_size · creator_pid ·
+//!                  created_ms · segment_size · pid_ns
+//! 0x0040 head      u64 sequence, own cache line      0x0080 tail   u64 sequence, own cache line
+//! 0x00C0 lock      owner pid (u32) · waiters          0x0100 wakeups doorbell · space · …
+//! 0x0140 counters  enqueued · dequeued · rejected_full · rejected_too_large · lock_timeouts ·
+//!                  lock_takeovers · max_depth
+//! 0x1000 slots     256 × (u32 LE length + ≤ 4092 bytes of JSON)           total 1,052,672 bytes
+//! ```
+//!
+//! Modules:
+//! - [`layout`]: the `#[repr(C)]` regions and their compile-time offset assertions;
+//! - [`segment`]: race-free open-or-create, validation (magic, version, geometry, size), remove;
+//! - [`lock`]: the lock word — futex-based, with takeover from a dead owner;
+//! - [`ring`]: enqueue (try / wait for space), the single [`Reader`] (peek, commit, doorbell);
+//! - [`message`]: the normalised [`ChatMessage`] each slot carries;
+//! - [`snapshot`]: the operator view printed by `crosschat-shm inspect`;
+//! - [`error`]: typed errors whose messages say what to do;
+//! - `sys`: futex, pid liveness and clock helpers over `rustix`.
+//!
+//! Crash consistency: every ring state change is one atomic store (a writer's `tail` publish, the
+//! reader's `head` commit), so a process killed at any instruction — even holding the lock — leaves
+//! a ring the others keep using, and no torn message is ever delivered.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod layout;
+pub mod lock;
 pub mod message;
+pub mod ring;
+pub mod segment;
+pub mod snapshot;
+mod sys;
+
+pub use error::{ClaimError, EnqueueError, LockTimeout, OpenError, SlotError};
+pub use layout::{LAYOUT_VERSION, MAX_PAYLOAD, SEGMENT_SIZE, SLOT_COUNT, SLOT_SIZE};
 pub use message::{ChatMessage, Platform};
+pub use ring::Reader;
+pub use segment::{remove, Segment, DEFAULT_NAME};
+pub use snapshot::Snapshot;
+pub use sys::{current_pid, now_ms, pid_alive};

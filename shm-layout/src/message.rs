@@ -112,7 +112,18 @@ mod tests {
             color: Some("#aabbcc".into()),
         };
         let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-        for key in ["id", "streamerId", "user", "text", "platform", "timestamp", "isVip", "isSub", "isMod", "color"] {
+        for key in [
+            "id",
+            "streamerId",
+            "user",
+            "text",
+            "platform",
+            "timestamp",
+            "isVip",
+            "isSub",
+            "isMod",
+            "color",
+        ] {
             assert!(v.get(key).is_some(), "missing {key} in {v}");
         }
         assert_eq!(v["platform"], "YouTube");

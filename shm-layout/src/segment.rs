@@ -1,0 +1,260 @@
+//! Creating, opening, validating and removing the POSIX shared-memory object.
+//!
+//! Why `rustix::shm` + `memmap2` and not the `shared_memory` crate: that crate (0.12, unmaintained
+//! since 2023) unlinks the object when its creator drops it unless told otherwise, cannot tell a
+//! half-created object (size 0 between `shm_open` and `ftruncate`) from a broken one, and pulls in an
+//! old `nix`. Here `O_CREAT|O_EXCL` decides who initialises, openers wait a bounded time for the
+//! size and then for the magic word, and nothing ever unlinks but [`remove`].
+
+use std::fs::File;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::shm;
+
+use crate::error::OpenError;
+use crate::layout::{
+    HeaderPage, Slot, LAYOUT_VERSION, MAGIC, SEGMENT_SIZE, SLOTS_OFFSET, SLOT_COUNT, SLOT_SIZE,
+};
+use crate::sys;
+
+/// The default segment name (`--shm-name`, `CROSSCHAT_SHM_NAME`).
+pub const DEFAULT_NAME: &str = "/crosschat";
+
+/// How long an opener waits for a concurrent creator to size and initialise the object.
+pub const INIT_WAIT: Duration = Duration::from_secs(2);
+
+/// A mapped, validated CrossChat segment.
+///
+/// `Segment` is `Send + Sync`: every field it hands out is an atomic or sits in a slot that the ring
+/// protocol gives to one party at a time. Put it in an `Arc` to share it between threads.
+#[derive(Debug)]
+pub struct Segment {
+    name: String,
+    map: MmapRaw,
+    created: bool,
+}
+
+// SAFETY: the mapping is plain shared memory; all shared fields are atomics, and slot bytes are only
+// touched under the ring protocol (writers under the lock word between `head + 256` and `tail`, the
+// single reader in `[head, tail)`), which is exactly the discipline cross-process sharing needs too.
+unsafe impl Send for Segment {}
+// SAFETY: as for `Send`: `&Segment` only exposes atomics and protocol-guarded slot copies.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Opens the segment, creating and initialising it when absent. Used by `ingest` and `gateway`,
+    /// so either may start first; when several start at once exactly one creates.
+    pub fn open_or_create(name: &str) -> Result<Segment, OpenError> {
+        validate_name(name)?;
+        let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
+        match shm::open(name, flags, Mode::from_raw_mode(0o600)) {
+            Ok(fd) => Segment::initialise(name, File::from(fd)),
+            Err(Errno::EXIST) => Segment::open_existing(name),
+            Err(e) => Err(OpenError::from_errno(name, "create", e)),
+        }
+    }
+
+    /// Opens an existing segment without creating it (operator tools).
+    pub fn open_existing(name: &str) -> Result<Segment, OpenError> {
+        validate_name(name)?;
+        let fd = shm::open(name, shm::OFlags::RDWR, Mode::empty())
+            .map_err(|e| OpenError::from_errno(name, "open", e))?;
+        let file = File::from(fd);
+        let deadline = Instant::now() + INIT_WAIT;
+
+        // The creator sizes the object right after creating it; size 0 means "not yet".
+        let size = loop {
+            let size = file
+                .metadata()
+                .map_err(|e| OpenError::io(name, "stat", e))?
+                .len();
+            if size != 0 {
+                break size as usize;
+            }
+            if Instant::now() >= deadline {
+                return Err(OpenError::NotInitialised { name: name.into() });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if size < std::mem::size_of::<crate::layout::Header>() {
+            return Err(OpenError::WrongSize {
+                name: name.into(),
+                found: size,
+            });
+        }
+        let map = MmapOptions::new()
+            .len(size)
+            .map_raw(&file)
+            .map_err(|e| OpenError::io(name, "map", e))?;
+        let seg = Segment {
+            name: name.into(),
+            map,
+            created: false,
+        };
+        seg.wait_for_magic(deadline)?;
+        seg.validate(size)?;
+        Ok(seg)
+    }
+
+    /// The creator's path: size, fill in the header, publish the magic last.
+    fn initialise(name: &str, file: File) -> Result<Segment, OpenError> {
+        let fail = |e: OpenError| {
+            // Leave nothing half-made behind for the next starter to trip on.
+            let _ = shm::unlink(name);
+            e
+        };
+        file.set_len(SEGMENT_SIZE as u64)
+            .map_err(|e| fail(OpenError::io(name, "size", e)))?;
+        let map = MmapOptions::new()
+            .len(SEGMENT_SIZE)
+            .map_raw(&file)
+            .map_err(|e| fail(OpenError::io(name, "map", e)))?;
+        let seg = Segment {
+            name: name.into(),
+            map,
+            created: true,
+        };
+        let page = seg.page_ptr();
+        // SAFETY: `page` points at the start of a fresh SEGMENT_SIZE mapping (page-aligned, so
+        // aligned for HeaderPage). Nobody else reads these plain fields until the magic below is
+        // published, because openers spin on the magic word alone.
+        unsafe {
+            let h = &raw mut (*page).header;
+            (*h).slot_count = SLOT_COUNT;
+            (*h).slot_size = SLOT_SIZE;
+            (*h).creator_pid = sys::current_pid();
+            (*h).created_ms = sys::now_ms();
+            (*h).segment_size = SEGMENT_SIZE as u64;
+            (*h).pid_ns = sys::pid_namespace();
+        }
+        // ftruncate zero-filled head, tail, lock, wake-up words and counters already.
+        let header = &seg.page().header;
+        header.version.store(LAYOUT_VERSION, Relaxed);
+        // Release: an opener that loads MAGIC with Acquire sees the version, the geometry and the
+        // zeroed control words above.
+        header.magic.store(MAGIC, Release);
+        Ok(seg)
+    }
+
+    fn wait_for_magic(&self, deadline: Instant) -> Result<(), OpenError> {
+        loop {
+            // Acquire: pairs with the creator's Release store of MAGIC (see `initialise`).
+            let magic = self.page().header.magic.load(Acquire);
+            if magic == MAGIC {
+                return Ok(());
+            }
+            if magic != 0 {
+                return Err(OpenError::BadMagic {
+                    name: self.name.clone(),
+                    found: magic.to_le_bytes(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(OpenError::NotInitialised {
+                    name: self.name.clone(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn validate(&self, mapped: usize) -> Result<(), OpenError> {
+        let h = &self.page().header;
+        let version = h.version.load(Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(OpenError::VersionMismatch {
+                name: self.name.clone(),
+                found: version,
+            });
+        }
+        if mapped < std::mem::size_of::<HeaderPage>() {
+            return Err(OpenError::WrongSize {
+                name: self.name.clone(),
+                found: mapped,
+            });
+        }
+        if h.slot_count != SLOT_COUNT
+            || h.slot_size != SLOT_SIZE
+            || h.segment_size != SEGMENT_SIZE as u64
+        {
+            return Err(OpenError::GeometryMismatch {
+                name: self.name.clone(),
+                slot_count: h.slot_count,
+                slot_size: h.slot_size,
+            });
+        }
+        if mapped != SEGMENT_SIZE {
+            return Err(OpenError::WrongSize {
+                name: self.name.clone(),
+                found: mapped,
+            });
+        }
+        let ours = sys::pid_namespace();
+        if h.pid_ns != 0 && ours != 0 && h.pid_ns != ours {
+            return Err(OpenError::PidNamespaceMismatch {
+                name: self.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The segment's name (e.g. `/crosschat`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this handle created (and initialised) the object.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    fn page_ptr(&self) -> *mut HeaderPage {
+        self.map.as_mut_ptr().cast::<HeaderPage>()
+    }
+
+    /// The header page: identity, control words, lock, wake-up words, counters.
+    pub fn page(&self) -> &HeaderPage {
+        // SAFETY: the mapping is at least a header's size (checked before any Segment is built) and
+        // page-aligned. Fields read through this reference before validation are atomics (magic,
+        // version); after validation the mapping is SEGMENT_SIZE bytes, so the whole page is in it.
+        // Plain fields are written only by the creator before it publishes the magic.
+        unsafe { &*self.page_ptr() }
+    }
+
+    /// Raw pointer to slot `index` (0..SLOT_COUNT).
+    pub(crate) fn slot_ptr(&self, index: usize) -> *mut Slot {
+        debug_assert!(index < SLOT_COUNT as usize);
+        // SAFETY: validation guaranteed a SEGMENT_SIZE mapping, so SLOTS_OFFSET + index * SLOT_SIZE
+        // + SLOT_SIZE <= SEGMENT_SIZE for every index < SLOT_COUNT.
+        unsafe {
+            self.map
+                .as_mut_ptr()
+                .add(SLOTS_OFFSET + index * SLOT_SIZE as usize)
+                .cast()
+        }
+    }
+}
+
+/// Unlinks the segment. Processes that still map it keep their mapping; new openers create afresh.
+pub fn remove(name: &str) -> Result<(), OpenError> {
+    validate_name(name)?;
+    shm::unlink(name).map_err(|e| OpenError::from_errno(name, "remove", e))
+}
+
+/// Checks a POSIX shm name: a leading `/`, no other `/`, 2–255 bytes.
+pub fn validate_name(name: &str) -> Result<(), OpenError> {
+    let ok = name.len() >= 2
+        && name.len() <= 255
+        && name.starts_with('/')
+        && !name[1..].contains('/')
+        && !name.contains('\0');
+    if ok {
+        Ok(())
+    } else {
+        Err(OpenError::InvalidName { name: name.into() })
+    }
+}
