@@ -77,8 +77,8 @@ async function onSubmit(event) {
   try {
     if (mode === 'register') {
       await api('/api/auth/register', { method: 'POST', body });
-      // Registration may or may not open a session; log in when it did not.
-      if (!(await currentUser())) await api('/api/auth/login', { method: 'POST', body });
+      // Registration creates the account only; logging in opens the session.
+      await api('/api/auth/login', { method: 'POST', body });
     } else {
       await api('/api/auth/login', { method: 'POST', body });
     }
@@ -109,7 +109,8 @@ async function main() {
   showNotice();
   let user = null;
   try {
-    user = await currentUser();
+    // Just logged out: no need to ask who we are.
+    if (!new URLSearchParams(location.search).has('loggedOut')) user = await currentUser();
   } catch {
     // Unreachable gateway: the form still works once it is back.
   }

@@ -29,6 +29,10 @@ let conn = null;
 let feed = null;
 let countdownTimer = null;
 let lastSessionCheck = 0;
+/** The live session's message count as the server last reported it (its whole active log)… */
+let serverCount = 0;
+/** …plus the live messages that arrived since. */
+let addedSinceCount = 0;
 /** Set after the first successful open: later opens are reconnects. */
 let everOpened = false;
 
@@ -69,7 +73,9 @@ function renderSession() {
 }
 
 function renderCount() {
-  const n = feed ? feed.size : 0;
+  const shown = feed ? feed.size : 0;
+  // The feed holds at most the newest LIVE_LIMIT messages; the server counts the whole log.
+  const n = active ? Math.max(shown, serverCount + addedSinceCount) : shown;
   $('message-count').textContent = String(n);
   $('message-count-label').textContent = `${n === 1 ? 'message' : 'messages'}${active ? ' this stream' : ' in feed'}`;
 }
@@ -79,6 +85,8 @@ async function refreshSessions() {
   const running = sessions.find(isActive) || null;
   const changed = (running && running.id) !== (active && active.id);
   active = running;
+  serverCount = running ? Number(running.messageCount) || 0 : 0;
+  addedSinceCount = 0;
   lastEnded = sessions.find((s) => !isActive(s)) || null;
   renderSession();
   if (!$('history-view').hidden) renderSessions(sessions, openSession);
@@ -101,6 +109,8 @@ async function control(action) {
     const session = res && res.session ? res.session : null;
     if (action === 'start') {
       active = session && isActive(session) ? session : active;
+      serverCount = session ? Number(session.messageCount) || 0 : 0;
+      addedSinceCount = 0;
       status.textContent = `Stream started at ${formatTime(session ? session.startedAt : Date.now())}.`;
     } else {
       active = null;
@@ -128,6 +138,8 @@ function onStreamEvent(frame) {
   if (frame.status === 'started') {
     if (active && session && active.id === session.id) return; // our own click, already shown
     active = session;
+    serverCount = session ? Number(session.messageCount) || 0 : 0;
+    addedSinceCount = 0;
   } else if (frame.status === 'ended') {
     if (!active && lastEnded && session && lastEnded.id === session.id) return;
     active = null;
@@ -162,7 +174,8 @@ async function reloadLive() {
 function onChatMessage(m) {
   if (!m || (me && m.streamerId && m.streamerId !== me.id)) return;
   lastId = m.id;
-  feed.add([m], { fresh: true });
+  addedSinceCount += feed.add([m], { fresh: true });
+  renderCount();
 }
 
 function showSocketNotice(text) {

@@ -7,7 +7,9 @@ import { formatDateTime, formatDuration, plural, toDate } from './format.js';
 
 /** A session still running has no end. */
 export function isActive(session) {
-  return !!session && (session.endedAt === null || session.endedAt === undefined);
+  if (!session) return false;
+  if (typeof session.active === 'boolean') return session.active;
+  return session.endedAt === null || session.endedAt === undefined;
 }
 
 /** The sessions list from GET /api/stream/sessions, whatever its exact wrapping. */

@@ -1,0 +1,66 @@
+//! `gateway`: parses flags, sets up logging, binds the listener, runs until SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gateway::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    init_logging(config.log_format);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "gateway: cannot listen on {}: {e} (is another gateway running? pick another --listen)",
+                    config.listen
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        // Installed before serving so that a signal during start-up still stops us cleanly.
+        let shutdown = shutdown_signal();
+        let serve = gateway::run(config, listener, shutdown);
+        tokio::pin!(serve);
+        // The line scripts and tests wait for; printed once the listener is bound.
+        eprintln!("listening on http://{addr}");
+        match serve.await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gateway: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

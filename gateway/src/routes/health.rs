@@ -1,0 +1,56 @@
+//! `GET /healthz` (liveness) and `GET /readyz` (readiness).
+//!
+//! Ready means: the shared-memory segment is mapped and the data directory is writable. The ingest
+//! sockets are reported (`ingest.twitch` …) but not required: a stack may run one platform only,
+//! and a missing ingest is answered per message with a 503 by the producer routes.
+
+use serde_json::json;
+use shm_layout::Platform;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+
+use super::json;
+use crate::auth::with_state;
+use crate::producers::probe;
+use crate::state::State;
+
+/// The health routes.
+pub fn routes(
+    state: State,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| json(StatusCode::OK, &json!({ "ok": true })));
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(with_state(state))
+        .then(readyz);
+    healthz.or(readyz).unify()
+}
+
+async fn readyz(state: State) -> warp::reply::Response {
+    let st = state.clone();
+    let data_dir = tokio::task::spawn_blocking(move || st.store.writable())
+        .await
+        .unwrap_or(false);
+    let (tw, yt, ki) = tokio::join!(
+        probe(&state.runtime_dir, Platform::Twitch),
+        probe(&state.runtime_dir, Platform::YouTube),
+        probe(&state.runtime_dir, Platform::Kick),
+    );
+    let segment = state.segment_report();
+    let ready = data_dir && segment.mapped;
+    json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &json!({
+            "ready": ready,
+            "segment": segment,
+            "dataDir": data_dir,
+            "ingest": { "twitch": tw, "youtube": yt, "kick": ki },
+        }),
+    )
+}

@@ -1,0 +1,62 @@
+//! The HTTP surface: one module per area, one function per route, composed in [`routes`].
+//!
+//! * [`auth`]: register, login, logout, me
+//! * [`stream`]: stream control and the session list
+//! * [`messages`]: the active chat log and archived transcripts
+//! * [`producers`]: the simulator's producer routes, forwarded to the ingest sockets
+//! * [`health`]: liveness and readiness
+
+pub mod auth;
+pub mod health;
+pub mod messages;
+pub mod producers;
+pub mod stream;
+
+use std::convert::Infallible;
+
+use serde::Serialize;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::{Filter, Reply};
+
+use crate::error::recover;
+use crate::security::security_headers;
+use crate::state::State;
+
+/// A JSON response that no cache keeps.
+pub fn json<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Response {
+    let mut res = warp::reply::with_status(warp::reply::json(body), status).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Every route of the gateway, with the JSON error handler, the security headers and request logs.
+pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let api = auth::routes(state.clone())
+        .or(stream::routes(state.clone()))
+        .unify()
+        .or(messages::routes(state.clone()))
+        .unify()
+        .or(producers::routes(state.clone()))
+        .unify()
+        .or(health::routes(state))
+        .unify();
+
+    // ---- UI mount point -------------------------------------------------------------------
+    // The web UI (gateway/src/ui.rs, written separately) is mounted on the next line once that
+    // file exists: add `mod ui;` to lib.rs and change it to `let app = api.or(crate::ui::routes());`
+    let app = api;
+    // ---------------------------------------------------------------------------------------
+
+    app.recover(recover)
+        .with(warp::reply::with::headers(security_headers()))
+        .with(warp::log::custom(|info| {
+            tracing::info!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }))
+}

@@ -1,0 +1,147 @@
+//! Request hygiene shared by every route: security headers on every response, the CSRF check on
+//! state-changing routes (JSON content type + same-origin `Origin`), and the capped JSON body.
+
+use serde::de::DeserializeOwned;
+use warp::http::header::{self, HeaderMap, HeaderValue};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection};
+
+use crate::error::ApiError;
+
+/// The cap on every request body (16 KiB): the largest legitimate body is a chat message of 1000
+/// characters plus a few fields.
+pub const BODY_LIMIT: u64 = 16 * 1024;
+
+/// The Content-Security-Policy sent with every response. Everything comes from the gateway's own
+/// origin; `connect-src 'self'` also covers `ws://`/`wss://` to the same host in current browsers
+/// (CSP level 3), which is all the dashboard's WebSocket needs.
+pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Headers added to every response, the UI's included.
+pub fn security_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h
+}
+
+/// The CSRF gate for every state-changing route.
+///
+/// * The body must be declared `application/json` (415 otherwise): a cross-site HTML form cannot
+///   send that content type, and a cross-site `fetch` with it needs a CORS preflight, which the
+///   gateway never grants.
+/// * When the browser sends `Origin`, its host must be the `Host` the request was sent to (403).
+pub fn csrf() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and_then(
+            |headers: HeaderMap| async move { check_csrf(&headers).map_err(warp::reject::custom) },
+        )
+        .untuple_one()
+}
+
+fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
+        .unwrap_or(false);
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send this request with the header Content-Type: application/json (the gateway refuses other content types to stop cross-site form posts).",
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let same = match (origin.to_str().ok(), host) {
+            (Some(origin), Some(host)) => origin_matches_host(origin, host),
+            _ => false,
+        };
+        if !same {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "This request came from another site (its Origin header does not match this gateway's host), so it was refused.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Origin: http://host:port` (or https) matches `Host: host:port`, case-insensitively.
+fn origin_matches_host(origin: &str, host: &str) -> bool {
+    let rest = if let Some(r) = origin.strip_prefix("http://") {
+        r
+    } else if let Some(r) = origin.strip_prefix("https://") {
+        r
+    } else {
+        return false; // "null", file://, chrome-extension://, …
+    };
+    !rest.is_empty() && rest.eq_ignore_ascii_case(host)
+}
+
+/// A JSON body of at most [`BODY_LIMIT`] bytes, parsed into `T`; a malformed body or a field of the
+/// wrong type is a 400 whose sentence names the problem. Use after [`csrf`], which checks the type.
+pub fn json_body<T: DeserializeOwned + Send>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(BODY_LIMIT)
+        .and(warp::body::bytes())
+        .and_then(|bytes: bytes::Bytes| async move {
+            serde_json::from_slice::<T>(&bytes).map_err(|e| {
+                let what = match e.classify() {
+                    serde_json::error::Category::Data => {
+                        "has a missing field or a field of the wrong type"
+                    }
+                    serde_json::error::Category::Eof if bytes.is_empty() => "is empty",
+                    _ => "is not valid JSON",
+                };
+                warp::reject::custom(ApiError::bad_request(format!(
+                    "The request body {what}: {e}."
+                )))
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_must_name_the_same_host() {
+        assert!(origin_matches_host(
+            "http://127.0.0.1:3000",
+            "127.0.0.1:3000"
+        ));
+        assert!(origin_matches_host("https://Chat.Example", "chat.example"));
+        assert!(!origin_matches_host(
+            "http://evil.example",
+            "127.0.0.1:3000"
+        ));
+        assert!(!origin_matches_host("null", "127.0.0.1:3000"));
+        assert!(!origin_matches_host(
+            "http://127.0.0.1:3001",
+            "127.0.0.1:3000"
+        ));
+        assert!(!origin_matches_host(
+            "ftp://127.0.0.1:3000",
+            "127.0.0.1:3000"
+        ));
+    }
+}

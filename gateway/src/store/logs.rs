@@ -1,0 +1,431 @@
+//! Chat logs: one active NDJSON log per streamer (`chat-history-<userId>.ndjson`), appended in
+//! batches, renamed to `archive-<userId>-<sessionId>.ndjson` when a stream ends.
+//!
+//! Exactly-once: the pump may meet a message twice (it persisted a batch, then died before
+//! committing the ring's head). Every log keeps the ids of its most recent messages and skips any
+//! it has already written. The ring holds at most 256 uncommitted messages, so a repeat can only be
+//! one of the last 256 persisted; [`RECENT_IDS`] keeps 4096 per streamer, 16 times that.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Deserialize;
+use shm_layout::ChatMessage;
+use uuid::Uuid;
+
+use super::atomic::sync_dir;
+
+/// Ids remembered per log for deduplication (see the module doc for why this is enough).
+pub const RECENT_IDS: usize = 4096;
+
+/// Bytes read from the end of an archive to seed the recent ids at start (~4096 short lines).
+const SEED_TAIL_BYTES: u64 = 1 << 20;
+
+/// File name of a streamer's active log.
+pub fn active_name(user: Uuid) -> String {
+    format!("chat-history-{user}.ndjson")
+}
+
+/// File name of a session's archive.
+pub fn archive_name(user: Uuid, session: Uuid) -> String {
+    format!("archive-{user}-{session}.ndjson")
+}
+
+/// The last [`RECENT_IDS`] message ids of one log, oldest first.
+#[derive(Default)]
+struct RecentIds {
+    order: VecDeque<Uuid>,
+    set: HashSet<Uuid>,
+}
+
+impl RecentIds {
+    fn contains(&self, id: &Uuid) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: Uuid) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > RECENT_IDS {
+                if let Some(old) = self.order.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// One streamer's active log. Held locked while appending or archiving, so the two never
+/// interleave.
+#[derive(Default)]
+pub struct UserLog {
+    /// Open for append once written to; dropped when the file is archived (renamed away).
+    file: Option<File>,
+    /// Bytes in the file: a failed write is cut back to this length, so a torn line never stays
+    /// in the middle of a log.
+    len: u64,
+    /// Messages (lines) in the active log.
+    count: u64,
+    recent: RecentIds,
+}
+
+impl UserLog {
+    /// Messages in the active log.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+/// All chat logs of a data directory.
+pub struct LogStore {
+    dir: PathBuf,
+    fsync: bool,
+    logs: Mutex<HashMap<Uuid, Arc<Mutex<UserLog>>>>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: Uuid,
+}
+
+impl LogStore {
+    /// Opens the logs of `dir`: repairs a torn last line of every log (saying so in the log),
+    /// counts each active log's messages and seeds the recent ids from it and from `seed_archives`
+    /// (each streamer's newest archive, read first so that the active log's ids are the newest).
+    pub fn open(
+        dir: &Path,
+        fsync: bool,
+        seed_archives: &HashMap<Uuid, PathBuf>,
+    ) -> io::Result<LogStore> {
+        let mut logs: HashMap<Uuid, UserLog> = HashMap::new();
+        for (user, path) in seed_archives {
+            let log = logs.entry(*user).or_default();
+            match read_tail_ids(path) {
+                Ok(ids) => ids.into_iter().for_each(|id| log.recent.insert(id)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let path = entry.path();
+            if let Some(user) = name
+                .strip_prefix("chat-history-")
+                .and_then(|r| r.strip_suffix(".ndjson"))
+                .and_then(|id| Uuid::parse_str(id).ok())
+            {
+                repair_tail(&path)?;
+                let log = logs.entry(user).or_default();
+                let (count, len) = scan_ids(&path, &mut log.recent)?;
+                log.count = count;
+                log.len = len;
+            } else if name.starts_with("archive-") && name.ends_with(".ndjson") {
+                repair_tail(&path)?;
+            }
+        }
+        Ok(LogStore {
+            dir: dir.to_owned(),
+            fsync,
+            logs: Mutex::new(
+                logs.into_iter()
+                    .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// The path of a file in the data directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The lock of one streamer's log (created empty on first use).
+    pub fn user_log(&self, user: Uuid) -> Arc<Mutex<UserLog>> {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        logs.entry(user).or_default().clone()
+    }
+
+    /// Locks a streamer's log. A poisoned lock is still consistent: `len` is only advanced after a
+    /// write succeeded.
+    pub fn lock(log: &Mutex<UserLog>) -> MutexGuard<'_, UserLog> {
+        log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends the messages of one streamer that its log has not seen yet, in one write, then
+    /// `fdatasync`s (with `--fsync cycle`). Returns the indices into `msgs` of the messages written.
+    /// On an error nothing was appended (a partial write is cut off again) and the caller retries.
+    pub fn append(&self, user: Uuid, msgs: &[ChatMessage]) -> io::Result<Vec<usize>> {
+        let log = self.user_log(user);
+        let mut log = Self::lock(&log);
+        let mut buf = Vec::with_capacity(msgs.len() * 200);
+        let mut fresh = Vec::new();
+        let mut in_batch = HashSet::new();
+        for (i, m) in msgs.iter().enumerate() {
+            if log.recent.contains(&m.id) || !in_batch.insert(m.id) {
+                continue;
+            }
+            // A struct of strings, numbers and bools always serialises.
+            serde_json::to_writer(&mut buf, m).expect("message serialises");
+            buf.push(b'\n');
+            fresh.push(i);
+        }
+        if fresh.is_empty() {
+            return Ok(fresh);
+        }
+        if log.file.is_none() {
+            let path = self.path(&active_name(user));
+            let existed = path.exists();
+            let f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&path)?;
+            if !existed {
+                // Make the new file's name durable before anything in it counts as persisted.
+                sync_dir(&self.dir)?;
+            }
+            log.len = f.metadata()?.len();
+            log.file = Some(f);
+        }
+        let len = log.len;
+        let file = log.file.as_mut().expect("opened above");
+        if let Err(e) = file.write_all(&buf) {
+            // Cut off whatever part of the batch reached the file; the pump will retry it whole.
+            let _ = file.set_len(len);
+            return Err(e);
+        }
+        if self.fsync {
+            if let Err(e) = file.sync_data() {
+                let _ = file.set_len(len);
+                return Err(e);
+            }
+        }
+        log.len += buf.len() as u64;
+        log.count += fresh.len() as u64;
+        for &i in &fresh {
+            log.recent.insert(msgs[i].id);
+        }
+        Ok(fresh)
+    }
+
+    /// Renames the active log (held locked by the caller) to the session's archive and returns the
+    /// archive's name and message count. With no active log an empty archive is created, so every
+    /// ended session has a readable transcript. The recent ids are kept: a repeat of an archived
+    /// message must still be skipped.
+    pub fn archive(
+        &self,
+        log: &mut UserLog,
+        user: Uuid,
+        session: Uuid,
+    ) -> io::Result<(String, u64)> {
+        let name = archive_name(user, session);
+        let to = self.path(&name);
+        log.file = None;
+        match fs::rename(self.path(&active_name(user)), &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .mode(0o600)
+                    .open(&to)?;
+                f.sync_all()?;
+            }
+            Err(e) => return Err(e),
+        }
+        sync_dir(&self.dir)?;
+        let count = log.count;
+        log.count = 0;
+        log.len = 0;
+        Ok((name, count))
+    }
+}
+
+/// Reads every complete message of a log, oldest first. A line still being written (no newline
+/// yet) is not returned; a line that does not parse is skipped with a warning.
+pub fn read_messages(path: &Path) -> io::Result<Vec<ChatMessage>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &[][..],
+    };
+    let mut out = Vec::new();
+    for (n, line) in complete.split(|&b| b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<ChatMessage>(line) {
+            Ok(m) => out.push(m),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), line = n + 1, error = %e, "skipping a log line that does not parse")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Counts the lines of a log and feeds their ids to `recent`; returns (lines, bytes).
+fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
+    let bytes = fs::read(path)?;
+    let mut count = 0;
+    for line in bytes.split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        count += 1;
+        if let Ok(m) = serde_json::from_slice::<IdOnly>(line) {
+            recent.insert(m.id);
+        }
+    }
+    Ok((count, bytes.len() as u64))
+}
+
+/// The ids in the last [`SEED_TAIL_BYTES`] of a log.
+fn read_tail_ids(path: &Path) -> io::Result<Vec<Uuid>> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(SEED_TAIL_BYTES);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    let mut lines = buf.split(|&b| b == b'\n');
+    if start > 0 {
+        lines.next(); // the first line is probably cut
+    }
+    Ok(lines
+        .filter_map(|l| serde_json::from_slice::<IdOnly>(l).ok())
+        .map(|m| m.id)
+        .collect())
+}
+
+/// Cuts a log back to its last newline when a crash left a torn last line; says so in the log.
+/// Such a line was never acknowledged: the pump pushes and commits only after a whole write.
+pub fn repair_tail(path: &Path) -> io::Result<Option<u64>> {
+    let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::Start(len - 1))?;
+    f.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(None);
+    }
+    // Search backwards in chunks for the last newline.
+    let mut end = len;
+    let mut keep = 0;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut chunk[..n])?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    f.set_len(keep)?;
+    f.sync_all()?;
+    let removed = len - keep;
+    tracing::warn!(
+        path = %path.display(),
+        removed_bytes = removed,
+        "repaired a torn last line (a crash interrupted a write); the line was never acknowledged"
+    );
+    Ok(Some(removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shm_layout::Platform;
+
+    pub(crate) fn msg(streamer: Uuid, text: &str) -> ChatMessage {
+        ChatMessage {
+            id: Uuid::new_v4(),
+            streamer_id: streamer,
+            user: "ann".into(),
+            text: text.into(),
+            platform: Platform::Kick,
+            timestamp: 1,
+            is_vip: false,
+            is_sub: false,
+            is_mod: false,
+            color: None,
+        }
+    }
+
+    #[test]
+    fn append_skips_ids_it_has_written_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let batch: Vec<_> = (0..10).map(|i| msg(user, &format!("m{i}"))).collect();
+        let store = LogStore::open(dir.path(), true, &HashMap::new()).unwrap();
+        assert_eq!(store.append(user, &batch[..6]).unwrap().len(), 6);
+        // The same batch again (a crash before commit): only the 4 new ones.
+        assert_eq!(store.append(user, &batch).unwrap(), vec![6, 7, 8, 9]);
+        drop(store);
+        let store = LogStore::open(dir.path(), true, &HashMap::new()).unwrap();
+        assert!(store.append(user, &batch).unwrap().is_empty());
+        let read = read_messages(&store.path(&active_name(user))).unwrap();
+        assert_eq!(read, batch);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_cut_off_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let path = dir.path().join(active_name(user));
+        let m = msg(user, "whole");
+        let mut bytes = m.to_json();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(br#"{"id":"tor"#);
+        fs::write(&path, &bytes).unwrap();
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        assert_eq!(read_messages(&path).unwrap(), vec![m.clone()]);
+        assert!(fs::read(&path).unwrap().ends_with(b"\n"));
+        let log = store.user_log(user);
+        assert_eq!(LogStore::lock(&log).count(), 1);
+    }
+
+    #[test]
+    fn archive_renames_and_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let session = Uuid::new_v4();
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        let batch: Vec<_> = (0..3).map(|i| msg(user, &format!("m{i}"))).collect();
+        store.append(user, &batch).unwrap();
+        let log = store.user_log(user);
+        let (name, count) = store
+            .archive(&mut LogStore::lock(&log), user, session)
+            .unwrap();
+        assert_eq!(count, 3);
+        assert_eq!(read_messages(&store.path(&name)).unwrap(), batch);
+        assert!(!store.path(&active_name(user)).exists());
+        // A repeat after archiving is still skipped; a new message starts a fresh active log.
+        let next = msg(user, "next");
+        let fresh = store
+            .append(user, &[batch[0].clone(), next.clone()])
+            .unwrap();
+        assert_eq!(fresh, vec![1]);
+        assert_eq!(
+            read_messages(&store.path(&active_name(user))).unwrap(),
+            vec![next]
+        );
+    }
+}

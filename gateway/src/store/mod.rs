@@ -1,0 +1,427 @@
+//! The data directory — the gateway is its only writer.
+//!
+//! | file | what | how it is written |
+//! |---|---|---|
+//! | `users.json` | accounts (bcrypt hashes) and their stream sessions | [`atomic::write_atomic`] under one lock |
+//! | `sessions.json` | login sessions: SHA-256 of the token, user, expiry | the same |
+//! | `chat-history-<userId>.ndjson` | the active chat log | appended, one write per batch, `fdatasync` |
+//! | `archive-<userId>-<sessionId>.ndjson` | a finished session's transcript | rename of the active log |
+//! | `.lock` | held (`flock`) while a gateway uses the directory | — |
+//!
+//! Modules: [`atomic`] (crash-safe replace), [`users`], [`sessions`], [`logs`].
+
+pub mod atomic;
+pub mod logs;
+pub mod sessions;
+pub mod users;
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use shm_layout::ChatMessage;
+use uuid::Uuid;
+
+use self::logs::{read_messages, LogStore};
+use self::sessions::SessionStore;
+use self::users::{StreamSession, UserStore};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// When chat logs are flushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FsyncPolicy {
+    /// `fdatasync` every log a pump cycle appended to, before anything is pushed or committed.
+    Cycle,
+    /// Leave it to the kernel (a power loss can lose the last seconds; a process crash cannot).
+    Never,
+}
+
+/// Why the data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file could not be read or written.
+    #[error("could not use {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A JSON file does not parse.
+    #[error("{path} is not valid JSON ({source}); restore it from a backup or move it away")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// Another gateway uses this data directory.
+    #[error("another gateway is using the data directory {0} (it holds {0}/.lock); stop it or pick another --data-dir")]
+    Locked(PathBuf),
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// What a stream start did.
+#[derive(Debug, Clone)]
+pub struct StreamStart {
+    /// The session that was active and got archived first, if any.
+    pub ended: Option<StreamSession>,
+    /// The new session.
+    pub started: StreamSession,
+}
+
+/// Why a stream could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum EndStreamError {
+    /// There is no active session.
+    #[error("there is no active stream to end")]
+    NotActive,
+    /// The account does not exist (deleted under a live cookie).
+    #[error("no such account")]
+    NoAccount,
+    /// The archive or users.json could not be written.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// What one pump batch did.
+#[derive(Debug, Default, Clone)]
+pub struct BatchReport {
+    /// Messages newly written to a log, in batch order (to be pushed to rooms).
+    pub persisted: Vec<ChatMessage>,
+    /// Messages skipped because their log already had their id.
+    pub duplicates: usize,
+    /// Messages for a `streamerId` with no account (not persisted).
+    pub unknown_streamer: usize,
+}
+
+/// Which transcript `GET /api/messages` reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Transcript {
+    /// The streamer's active log.
+    Active,
+    /// One of the streamer's sessions.
+    Session(Uuid),
+}
+
+/// `GET /api/messages` could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The session is not one of the caller's.
+    #[error("no such session")]
+    NoSuchSession,
+    /// The session has not ended yet: its messages are in the active log.
+    #[error("session still active")]
+    StillActive,
+    /// Reading failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// The data directory and everything in it.
+pub struct Store {
+    dir: PathBuf,
+    users: UserStore,
+    sessions: SessionStore,
+    logs: LogStore,
+    /// Warnings about messages for unknown streamers are logged at most once per 10 s.
+    unknown_warned: Mutex<Option<Instant>>,
+    unknown_total: AtomicU64,
+    /// The `flock` on `.lock`, held for the life of the store.
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating it 0700 if needed) the data directory: takes its lock, removes leftover
+    /// temporaries, loads the JSON files, repairs torn log lines, finishes a stream end a crash
+    /// interrupted, and seeds the logs' recent ids.
+    pub fn open(dir: &Path, fsync: FsyncPolicy) -> Result<Store, StoreError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_at(dir))?;
+        let lock_path = dir.join(".lock");
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_at(&lock_path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| StoreError::Locked(dir.to_owned()))?;
+
+        for entry in fs::read_dir(dir).map_err(io_at(dir))? {
+            let entry = entry.map_err(io_at(dir))?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(atomic::TMP_SUFFIX))
+            {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+
+        let users = UserStore::load(&dir.join("users.json"))?;
+        let sessions = SessionStore::load(&dir.join("sessions.json"))?;
+
+        // A crash between renaming the active log and recording the end in users.json leaves the
+        // session "active" with its archive present: finish the end now.
+        for account in users.all() {
+            let Some(sid) = account.active_session_id else {
+                continue;
+            };
+            let name = logs::archive_name(account.id, sid);
+            let path = dir.join(&name);
+            if path.exists() {
+                logs::repair_tail(&path).map_err(io_at(&path))?;
+                let count = read_messages(&path).map_err(io_at(&path))?.len() as u64;
+                users
+                    .update(account.id, |a| {
+                        a.active_session_id = None;
+                        if let Some(s) = a.sessions.iter_mut().find(|s| s.id == sid) {
+                            s.ended_at = Some(now_ms());
+                            s.message_count = count;
+                            s.archive = Some(name.clone());
+                        }
+                    })
+                    .map_err(io_at(&dir.join("users.json")))?;
+                tracing::warn!(user = %account.id, session = %sid, count, "finished ending a stream that a crash interrupted");
+            }
+        }
+
+        let seeds: HashMap<Uuid, PathBuf> = users
+            .all()
+            .into_iter()
+            .filter_map(|a| {
+                let newest = a.sessions.iter().rev().find_map(|s| s.archive.clone())?;
+                Some((a.id, dir.join(newest)))
+            })
+            .collect();
+        let logs = LogStore::open(dir, fsync == FsyncPolicy::Cycle, &seeds).map_err(io_at(dir))?;
+
+        Ok(Store {
+            dir: dir.to_owned(),
+            users,
+            sessions,
+            logs,
+            unknown_warned: Mutex::new(None),
+            unknown_total: AtomicU64::new(0),
+            _lock: lock,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Accounts.
+    pub fn users(&self) -> &UserStore {
+        &self.users
+    }
+
+    /// Login sessions.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.sessions
+    }
+
+    /// Chat logs.
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
+    }
+
+    /// Messages dropped so far because their streamer has no account.
+    pub fn unknown_streamer_total(&self) -> u64 {
+        self.unknown_total.load(Ordering::Relaxed)
+    }
+
+    /// Whether the data directory accepts a new file right now (for `/readyz`).
+    pub fn writable(&self) -> bool {
+        let probe = self.dir.join(".readyz-probe");
+        let ok = fs::write(&probe, b"ok").is_ok();
+        let _ = fs::remove_file(&probe);
+        ok
+    }
+
+    /// Starts a stream session; an active one is ended and archived first. Nothing is deleted:
+    /// messages that arrived with no stream active stay in the active log for the next archive.
+    pub fn start_stream(&self, user: Uuid) -> Result<StreamStart, EndStreamError> {
+        let log = self.logs.user_log(user);
+        // Held across the archive and the users.json write so that stream control of one user is
+        // serialised and no pump append slips between the rename and the new session.
+        let mut log = LogStore::lock(&log);
+        let account = self.users.account(user).ok_or(EndStreamError::NoAccount)?;
+        let ended = match account.active_session_id {
+            Some(sid) => Some(self.end_locked(&mut log, user, sid)?),
+            None => None,
+        };
+        let started = StreamSession {
+            id: Uuid::new_v4(),
+            started_at: now_ms(),
+            ended_at: None,
+            message_count: 0,
+            archive: None,
+        };
+        let s = started.clone();
+        self.users
+            .update(user, move |a| {
+                a.active_session_id = Some(s.id);
+                a.sessions.push(s);
+            })?
+            .ok_or(EndStreamError::NoAccount)?;
+        Ok(StreamStart { ended, started })
+    }
+
+    /// Ends the active stream session: archives the active log and records the count.
+    pub fn end_stream(&self, user: Uuid) -> Result<StreamSession, EndStreamError> {
+        let log = self.logs.user_log(user);
+        let mut log = LogStore::lock(&log);
+        let account = self.users.account(user).ok_or(EndStreamError::NoAccount)?;
+        let sid = account.active_session_id.ok_or(EndStreamError::NotActive)?;
+        self.end_locked(&mut log, user, sid)
+    }
+
+    fn end_locked(
+        &self,
+        log: &mut logs::UserLog,
+        user: Uuid,
+        sid: Uuid,
+    ) -> Result<StreamSession, EndStreamError> {
+        // Rename first, then record: a crash in between is finished at the next start (see open).
+        let (name, count) = self.logs.archive(log, user, sid)?;
+        let ended = self
+            .users
+            .update(user, |a| {
+                a.active_session_id = None;
+                let s = a.sessions.iter_mut().find(|s| s.id == sid)?;
+                s.ended_at = Some(now_ms());
+                s.message_count = count;
+                s.archive = Some(name.clone());
+                Some(s.clone())
+            })?
+            .flatten()
+            .ok_or(EndStreamError::NoAccount)?;
+        Ok(ended)
+    }
+
+    /// A user's sessions, newest first.
+    pub fn stream_sessions(&self, user: Uuid) -> Vec<StreamSession> {
+        let mut s = self
+            .users
+            .account(user)
+            .map(|a| a.sessions)
+            .unwrap_or_default();
+        s.reverse();
+        s
+    }
+
+    /// The user's active session, if a stream is live.
+    pub fn active_session(&self, user: Uuid) -> Option<StreamSession> {
+        let a = self.users.account(user)?;
+        let sid = a.active_session_id?;
+        a.sessions.into_iter().find(|s| s.id == sid)
+    }
+
+    /// Persists one pump batch: per streamer, one append of the messages its log has not seen.
+    /// Messages for streamers without an account are counted and dropped (a local tool must not
+    /// create files for made-up ids), with a rate-limited warning.
+    pub fn persist_batch(&self, msgs: &[ChatMessage]) -> io::Result<BatchReport> {
+        let mut by_user: Vec<(Uuid, Vec<ChatMessage>)> = Vec::new();
+        let mut report = BatchReport::default();
+        for m in msgs {
+            match by_user.iter_mut().find(|(u, _)| *u == m.streamer_id) {
+                Some((_, v)) => v.push(m.clone()),
+                None => by_user.push((m.streamer_id, vec![m.clone()])),
+            }
+        }
+        for (user, batch) in by_user {
+            if !self.users.exists(user) {
+                report.unknown_streamer += batch.len();
+                self.warn_unknown(user, batch.len());
+                continue;
+            }
+            let fresh = self.logs.append(user, &batch)?;
+            report.duplicates += batch.len() - fresh.len();
+            report
+                .persisted
+                .extend(fresh.into_iter().map(|i| batch[i].clone()));
+        }
+        Ok(report)
+    }
+
+    fn warn_unknown(&self, user: Uuid, n: usize) {
+        let total = self.unknown_total.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let mut last = self
+            .unknown_warned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.map_or(true, |t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(streamer = %user, dropped = n, total, "dropping messages for a streamerId that has no account (logged at most every 10 s)");
+        }
+    }
+
+    /// Reads a transcript of `user`: the active log, or one of their ended sessions' archives.
+    pub fn read_transcript(
+        &self,
+        user: Uuid,
+        which: Transcript,
+    ) -> Result<Vec<ChatMessage>, ReadError> {
+        let name = match which {
+            Transcript::Active => logs::active_name(user),
+            Transcript::Session(sid) => {
+                let account = self.users.account(user).ok_or(ReadError::NoSuchSession)?;
+                let s = account
+                    .sessions
+                    .iter()
+                    .find(|s| s.id == sid)
+                    .ok_or(ReadError::NoSuchSession)?;
+                // The name was chosen by the server when the session ended; the client never
+                // names a file.
+                s.archive.clone().ok_or(ReadError::StillActive)?
+            }
+        };
+        Ok(read_messages(&self.logs.path(&name))?)
+    }
+}
+
+/// Picks what `GET /api/messages` returns from a transcript (oldest first):
+/// with `since` found, the first `limit` messages after it (so a poller catches up without a gap);
+/// with `since` not found or absent, the newest `limit`.
+pub fn select_messages(
+    mut all: Vec<ChatMessage>,
+    since: Option<Uuid>,
+    limit: usize,
+) -> Vec<ChatMessage> {
+    if let Some(since) = since {
+        if let Some(pos) = all.iter().position(|m| m.id == since) {
+            all.drain(..=pos);
+            all.truncate(limit);
+            return all;
+        }
+    }
+    let skip = all.len().saturating_sub(limit);
+    all.drain(..skip);
+    all
+}
