@@ -1,0 +1,170 @@
+//! Command-line flags (each also a `CROSSCHAT_*` environment variable) and logging setup.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use shm_layout::Platform;
+
+use crate::writer::WritePolicy;
+
+/// The platforms a process can serve, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlatformArg {
+    /// Twitch chat.
+    Twitch,
+    /// YouTube live chat.
+    Youtube,
+    /// Kick chat.
+    Kick,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Platform {
+        match p {
+            PlatformArg::Twitch => Platform::Twitch,
+            PlatformArg::Youtube => Platform::YouTube,
+            PlatformArg::Kick => Platform::Kick,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// CrossChat ingest: normalises one platform's chat messages into the shared-memory ring.
+///
+/// Producers (the gateway's producer routes, or any local tool) connect to the Unix socket
+/// <runtime-dir>/ingest-<platform>.sock and send newline-delimited JSON requests
+/// {"streamerId","user","text","isVip"?,"isSub"?,"isMod"?,"color"?}; each gets exactly one reply
+/// line, in order: {"ok":true,"id":"<uuid>"} or
+/// {"ok":false,"code":"invalid|too_large|queue_full|unavailable","error":"<sentence>"}.
+/// With --stdin the same requests are read from standard input and answered on standard output.
+///
+/// Logs go to standard error; RUST_LOG filters them (default "info").
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ingest", version, verbatim_doc_comment)]
+pub struct Cli {
+    /// Platform this process serves: stamped on every message (never taken from the payload)
+    /// and part of the socket's name.
+    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum)]
+    pub platform: PlatformArg,
+
+    /// POSIX shared-memory segment to write into (a leading '/', no other '/'); created when
+    /// absent, so ingest and gateway may start in any order.
+    #[arg(long, env = "CROSSCHAT_SHM_NAME", default_value = shm_layout::DEFAULT_NAME)]
+    pub shm_name: String,
+
+    /// Directory of the producer socket ingest-<platform>.sock (created with mode 0700 when
+    /// absent).
+    #[arg(long, env = "CROSSCHAT_RUNTIME_DIR", default_value = "./data/run")]
+    pub runtime_dir: PathBuf,
+
+    /// Read requests from standard input instead of a socket, answer on standard output, print
+    /// a one-line summary on standard error; the exit status is 1 if any line was refused.
+    #[arg(long, env = "CROSSCHAT_STDIN")]
+    pub stdin: bool,
+
+    /// How long a message waits for space while the ring is full (counted from when it was
+    /// read) before it is answered "queue_full".
+    #[arg(
+        long,
+        env = "CROSSCHAT_FULL_WAIT_MS",
+        default_value_t = 2000,
+        value_name = "MS"
+    )]
+    pub full_wait_ms: u64,
+
+    /// Most producer connections served at once; further ones wait in the socket's backlog.
+    #[arg(long, env = "CROSSCHAT_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Log format: "text" for people, "json" for one JSON object per line.
+    #[arg(long, env = "CROSSCHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// What [`crate::run_socket`] and [`crate::run_stdin`] need (tests build it directly).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The platform served.
+    pub platform: Platform,
+    /// Segment name.
+    pub shm_name: String,
+    /// Runtime directory of the socket.
+    pub runtime_dir: PathBuf,
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Lock and ring-full policy.
+    pub policy: WritePolicy,
+}
+
+impl From<&Cli> for Config {
+    fn from(cli: &Cli) -> Config {
+        Config {
+            platform: cli.platform.into(),
+            shm_name: cli.shm_name.clone(),
+            runtime_dir: cli.runtime_dir.clone(),
+            max_connections: cli.max_connections as usize,
+            policy: WritePolicy {
+                full_wait: Duration::from_millis(cli.full_wait_ms),
+                ..WritePolicy::default()
+            },
+        }
+    }
+}
+
+/// Installs the global `tracing` subscriber: `RUST_LOG` filter (default `info`), to standard
+/// error (standard output carries replies in `--stdin` mode), text or JSON lines.
+pub fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, never into a journal or a file.
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn an_unknown_platform_lists_the_known_ones() {
+        let err = Cli::try_parse_from(["ingest", "--platform", "myspace"]).unwrap_err();
+        let text = err.to_string();
+        for p in ["twitch", "youtube", "kick"] {
+            assert!(text.contains(p), "{text}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["ingest", "--platform", "youtube"]).unwrap();
+        let cfg = Config::from(&cli);
+        assert_eq!(cfg.platform, Platform::YouTube);
+        assert_eq!(cli.log_format, LogFormat::Text);
+        assert!(!cli.stdin);
+        assert_eq!(cfg.policy.full_wait, Duration::from_millis(2000));
+        assert_eq!(cfg.policy.lock_attempts, 5);
+    }
+}
