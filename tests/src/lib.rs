@@ -1,0 +1,8 @@
+//! Helpers for CrossChat's end-to-end tests, which start the real built binaries.
+//!
+//! * [`stack`]: the gateway and three ingest processes in a temporary directory, with a unique
+//!   segment name, cleaned up on drop
+//! * [`browser`]: headless Chromium over WebDriver, and page helpers for the browser tests
+
+pub mod browser;
+pub mod stack;

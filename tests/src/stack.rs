@@ -1,0 +1,326 @@
+//! The real CrossChat stack for end-to-end tests: the built `gateway` binary and one `ingest` per
+//! platform, as separate processes on loopback, sharing a segment with a unique name, in a fresh
+//! temporary data and runtime directory.
+//!
+//! Everything is cleaned up on drop — processes (SIGTERM, then SIGKILL), the temporary directory
+//! and the shared-memory segment — also when a test panics; the processes' logs are then printed.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal};
+use tempfile::TempDir;
+
+/// The platforms, as `ingest --platform` and the producer routes spell them.
+pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
+
+/// How long a process may take to come up before the test fails with its log.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopped process may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The directory holding the built binaries: the test executable lives in `<target>/<profile>/deps`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in <target>/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Builds `gateway` and `ingest` once per test process (same profile as the tests), so a test never
+/// runs stale binaries. Set `CROSSCHAT_E2E_SKIP_BUILD=1` when they were just built (as
+/// `scripts/test` does after its workspace build).
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var_os("CROSSCHAT_E2E_SKIP_BUILD").is_some() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "gateway", "-p", "ingest"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        if !cfg!(debug_assertions) {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().expect("could not run cargo to build gateway and ingest");
+        assert!(
+            out.status.success(),
+            "building gateway and ingest failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    for bin in ["gateway", "ingest"] {
+        let path = bin_dir().join(bin);
+        assert!(
+            path.exists(),
+            "{} is missing: build the workspace first (cargo build --workspace)",
+            path.display()
+        );
+    }
+}
+
+/// A free loopback port (bound, read back, released: the tiny race is fine for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A segment name no other test or run uses.
+fn unique_shm_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("/xchat-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Sends `sig` to a child, ignoring "already gone".
+fn signal(child: &Child, sig: Signal) {
+    if let Some(pid) = Pid::from_raw(child.id() as i32) {
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+/// SIGTERM, wait a little, then SIGKILL; always reaps.
+fn stop_child(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(Some(_))) {
+        return;
+    }
+    signal(child, Signal::TERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The running stack.
+pub struct Stack {
+    /// `http://127.0.0.1:<port>`, the gateway's address for browsers and HTTP clients.
+    pub base_url: String,
+    addr: SocketAddr,
+    dir: TempDir,
+    shm_name: String,
+    gateway: Option<Child>,
+    /// How many times the gateway was started (names its log files).
+    gateway_starts: u32,
+    ingests: Vec<Child>,
+}
+
+impl Stack {
+    /// Starts three ingests and the gateway (bcrypt cost 4) and waits until all answer.
+    pub fn start() -> Stack {
+        ensure_built();
+        let dir = tempfile::Builder::new()
+            .prefix("crosschat-e2e-")
+            .tempdir()
+            .expect("a temporary directory");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut stack = Stack {
+            base_url: format!("http://{addr}"),
+            addr,
+            shm_name: unique_shm_name(),
+            dir,
+            gateway: None,
+            gateway_starts: 0,
+            ingests: Vec::new(),
+        };
+        for platform in PLATFORMS {
+            let child = stack.spawn(
+                "ingest",
+                &format!("ingest-{platform}.log"),
+                &["--platform", platform],
+            );
+            stack.ingests.push(child);
+        }
+        stack.start_gateway();
+        for platform in PLATFORMS {
+            let socket = stack.ingest_socket(platform);
+            stack.wait_until(&format!("ingest --platform {platform} to listen on {}", socket.display()), || {
+                UnixStream::connect(&socket).is_ok()
+            });
+        }
+        stack
+    }
+
+    /// The data directory the gateway owns.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The runtime directory holding the ingest sockets.
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// The shared-memory segment's name.
+    pub fn shm_name(&self) -> &str {
+        &self.shm_name
+    }
+
+    /// The producer socket of a platform's ingest.
+    pub fn ingest_socket(&self, platform: &str) -> PathBuf {
+        self.runtime_dir().join(format!("ingest-{platform}.sock"))
+    }
+
+    fn spawn(&self, bin: &str, log: &str, args: &[&str]) -> Child {
+        let log_path = self.dir.path().join(log);
+        let out = File::create(&log_path).expect("log file");
+        let err = out.try_clone().expect("log file");
+        Command::new(bin_dir().join(bin))
+            .args(args)
+            .args(["--shm-name", &self.shm_name])
+            .arg("--runtime-dir")
+            .arg(self.runtime_dir())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {bin}: {e}"))
+    }
+
+    /// Starts the gateway (again) on the same address and waits for `/healthz`.
+    pub fn start_gateway(&mut self) {
+        assert!(self.gateway.is_none(), "the gateway is already running");
+        self.gateway_starts += 1;
+        let listen = self.addr.to_string();
+        let data = self.data_dir();
+        let child = self.spawn(
+            "gateway",
+            &format!("gateway-{}.log", self.gateway_starts),
+            &[
+                "--listen",
+                &listen,
+                "--data-dir",
+                data.to_str().expect("temp paths are UTF-8"),
+                "--bcrypt-cost",
+                "4",
+            ],
+        );
+        self.gateway = Some(child);
+        let url = format!("{}/healthz", self.base_url);
+        self.wait_until("the gateway to answer /healthz", || {
+            ureq::get(&url).call().is_ok()
+        });
+    }
+
+    /// Stops the gateway with SIGTERM (SIGKILL if it lingers) and waits until it has exited.
+    pub fn stop_gateway(&mut self) {
+        if let Some(mut child) = self.gateway.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// Kills the gateway with SIGKILL, as a crash would.
+    pub fn kill_gateway(&mut self) {
+        if let Some(mut child) = self.gateway.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Polls `ready` every 50 ms; panics with the logs after [`START_TIMEOUT`] or when a process died.
+    fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ready() {
+                return;
+            }
+            if let Some(dead) = self.dead_process() {
+                panic!("{dead} exited while waiting for {what}\n{}", self.logs());
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {START_TIMEOUT:?} waiting for {what}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn dead_process(&mut self) -> Option<String> {
+        if let Some(g) = self.gateway.as_mut() {
+            if let Ok(Some(status)) = g.try_wait() {
+                return Some(format!("the gateway ({status})"));
+            }
+        }
+        for (child, platform) in self.ingests.iter_mut().zip(PLATFORMS) {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(format!("ingest --platform {platform} ({status})"));
+            }
+        }
+        None
+    }
+
+    /// The last lines of every process's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(40)..];
+            out.push_str(&format!("----- {} (last {} lines) -----\n", path.display(), tail.len()));
+            for line in tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Writes one message straight into a platform's ingest socket — no gateway involved — and
+    /// returns the id the ingest gave it.
+    pub fn produce_via_ingest(
+        &self,
+        platform: &str,
+        streamer_id: &str,
+        user: &str,
+        text: &str,
+    ) -> String {
+        let mut stream = UnixStream::connect(self.ingest_socket(platform)).expect("ingest socket");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let line = serde_json::json!({
+            "streamerId": streamer_id, "user": user, "text": text,
+            "isVip": false, "isSub": false, "isMod": false,
+        });
+        writeln!(stream, "{line}").expect("write to the ingest socket");
+        let mut reply = String::new();
+        BufReader::new(stream).read_line(&mut reply).expect("ingest reply");
+        let v: serde_json::Value = serde_json::from_str(&reply)
+            .unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"));
+        assert_eq!(v["ok"], true, "ingest refused the message: {reply}");
+        v["id"].as_str().expect("an id in the reply").to_owned()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("CrossChat stack logs ({}):\n{}", self.dir.path().display(), self.logs());
+        }
+        self.stop_gateway();
+        for child in &mut self.ingests {
+            stop_child(child);
+        }
+        // The segment outlives its processes by design; a test must not leave it in /dev/shm.
+        let _ = rustix::shm::unlink(self.shm_name.as_str());
+    }
+}
