@@ -11,6 +11,7 @@
 //! * [`events`]: what routes announce to WebSocket rooms
 //! * [`routes`]: the HTTP routes, composed in [`routes::routes`]
 //! * [`state`]: the shared state
+//! * [`ui`]: the embedded web UI (pages and assets)
 //!
 //! `main.rs` only parses flags, sets up logging, binds the listener and calls [`run`].
 
@@ -24,6 +25,7 @@ pub mod security;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;

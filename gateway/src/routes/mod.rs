@@ -42,10 +42,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .or(health::routes(state))
         .unify();
 
-    // ---- UI mount point -------------------------------------------------------------------
-    // The web UI (gateway/src/ui.rs, written separately) is mounted on the next line once that
-    // file exists: add `mod ui;` to lib.rs and change it to `let app = api.or(crate::ui::routes());`
-    let app = api;
+    // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------
+    let app = api.or(crate::ui::routes());
     // ---------------------------------------------------------------------------------------
 
     app.recover(recover)
