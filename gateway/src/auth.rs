@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 
+use tokio::sync::Semaphore;
 use warp::{Filter, Rejection};
 
 use crate::error::ApiError;
@@ -54,8 +55,24 @@ pub fn validate_password(password: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How many bcrypt computations may run at once: all cores but one, so that a burst of logins
+/// (CPU-bound, ~0.1 s each at cost 10) always leaves a core for the reactor and `/healthz` stays
+/// fast. Further logins wait their turn; the total throughput is the same.
+pub fn bcrypt_slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// bcrypt-hashes a password on the blocking pool, so a login never stalls other requests.
-pub async fn hash_password(password: String, cost: u32) -> Result<String, ApiError> {
+pub async fn hash_password(
+    slots: &Semaphore,
+    password: String,
+    cost: u32,
+) -> Result<String, ApiError> {
+    // The semaphore is never closed.
+    let _slot = slots.acquire().await.expect("bcrypt semaphore open");
     tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
         .await
         .map_err(|e| {
@@ -69,7 +86,8 @@ pub async fn hash_password(password: String, cost: u32) -> Result<String, ApiErr
 }
 
 /// Verifies a password on the blocking pool; any error counts as a mismatch.
-pub async fn verify_password(password: String, hash: String) -> bool {
+pub async fn verify_password(slots: &Semaphore, password: String, hash: String) -> bool {
+    let _slot = slots.acquire().await.expect("bcrypt semaphore open");
     tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
         .await
         .unwrap_or(false)

@@ -65,6 +65,7 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         store,
         throttle: throttle::LoginThrottle::new(),
         bcrypt_cost: config.bcrypt_cost,
+        bcrypt_slots: tokio::sync::Semaphore::new(auth::bcrypt_slots()),
         dummy_hash,
         secure_cookies: config.secure_cookies,
         runtime_dir: config.runtime_dir.clone(),

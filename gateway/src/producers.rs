@@ -80,7 +80,8 @@ pub async fn send(
 ) -> IngestOutcome {
     let path = socket_path(runtime_dir, platform);
     match tokio::time::timeout(INGEST_TIMEOUT, exchange(&path, req)).await {
-        Ok(Ok(reply)) => classify(reply),
+        Ok(Ok(Ok(reply))) => classify(reply),
+        Ok(Ok(Err(garbage))) => IngestOutcome::Protocol(garbage),
         Ok(Err(e)) => {
             tracing::debug!(socket = %path.display(), error = %e, "ingest socket unusable");
             IngestOutcome::NotRunning(e.to_string())
@@ -91,7 +92,8 @@ pub async fn send(
     }
 }
 
-async fn exchange(path: &Path, req: &IngestRequest<'_>) -> std::io::Result<Reply> {
+/// `Err` when the socket is unusable; `Ok(Err(_))` when the reply line does not parse.
+async fn exchange(path: &Path, req: &IngestRequest<'_>) -> std::io::Result<Result<Reply, String>> {
     let mut stream = UnixStream::connect(path).await?;
     // Serialising strings, bools and a UUID cannot fail.
     let mut line = serde_json::to_vec(req).expect("request serialises");
@@ -106,8 +108,7 @@ async fn exchange(path: &Path, req: &IngestRequest<'_>) -> std::io::Result<Reply
             "the ingest closed the connection without answering",
         ));
     }
-    serde_json::from_str(reply.trim_end())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    Ok(serde_json::from_str(reply.trim_end()).map_err(|e| format!("{e}: {:?}", reply.trim_end())))
 }
 
 fn classify(r: Reply) -> IngestOutcome {

@@ -14,6 +14,8 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// bcrypt cost for new hashes.
     pub bcrypt_cost: u32,
+    /// Bounds concurrent bcrypt work (see [`crate::auth::bcrypt_slots`]).
+    pub bcrypt_slots: tokio::sync::Semaphore,
     /// A hash of a random password made at start with the same cost: an unknown username is
     /// verified against it, so it costs as much time as a wrong password.
     pub dummy_hash: String,

@@ -81,7 +81,7 @@ async fn register(c: Credentials, state: State) -> Result<warp::reply::Response,
     if state.store.users().credentials(&c.username).is_some() {
         return Err(taken().into());
     }
-    let hash = hash_password(c.password, state.bcrypt_cost).await?;
+    let hash = hash_password(&state.bcrypt_slots, c.password, state.bcrypt_cost).await?;
     let st = state.clone();
     let name = c.username.clone();
     let user = match blocking(move || st.store.users().create(&name, hash)).await? {
@@ -135,7 +135,7 @@ async fn login(
         Some((user, hash)) => (Some(user), hash),
         None => (None, state.dummy_hash.clone()),
     };
-    let ok = verify_password(c.password.clone(), hash).await
+    let ok = verify_password(&state.bcrypt_slots, c.password.clone(), hash).await
         && c.password.len() <= MAX_PASSWORD_BYTES
         && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
