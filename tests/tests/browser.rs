@@ -418,6 +418,13 @@ async fn the_dashboard_sends_a_visitor_without_a_session_to_log_in() {
     fill(c, "Password", "wrong password").await;
     click_button(c, "Log in").await;
     wait_text_contains(c, "form-error", "wrong").await;
+    // The refused login is in the console log: proof that the "no console errors" check of the
+    // first test reads a log that really records errors.
+    let errors = browser.console_errors();
+    assert!(
+        errors.iter().any(|e| e.contains("/api/auth/login") && e.contains("401")),
+        "the browser log should show the 401 of the login: {errors:#?}"
+    );
     browser.quit().await;
     drop(stack);
 }
