@@ -58,6 +58,9 @@ pub enum StartError {
 
 /// How often refusals are summarised in the log.
 const REFUSAL_REPORT: Duration = Duration::from_secs(1);
+/// Added to `--full-wait-ms` to bound the wait for connections at stop: 5 lock attempts of
+/// 1500 ms with up to 70 ms between them, and some slack.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 struct Running {
     seg: Arc<Segment>,
@@ -164,7 +167,19 @@ pub async fn run_socket(
     }
     let _ = stop_tx.send(true);
     drop(done_tx);
-    let _ = done_rx.recv().await;
+    // Every connection answers what it has read, then closes. Bounded: a peer that stops reading
+    // its replies must not keep the process alive forever. The bound covers the worst honest
+    // wait — a full ring (`--full-wait-ms`) plus 5 lock attempts of 1500 ms and their sleeps.
+    let drain = config.policy.full_wait + DRAIN_GRACE;
+    if tokio::time::timeout(drain, done_rx.recv()).await.is_err() {
+        let stuck = config.max_connections - permits.available_permits();
+        tracing::warn!(
+            connections = stuck,
+            "{stuck} producer connections did not finish within {} ms of the stop (their peers stopped reading replies); exiting anyway",
+            drain.as_millis()
+        );
+        return Ok(running.ctx.stats.totals());
+    }
     let totals = running.finish().await;
     tracing::info!(
         accepted = totals.accepted,

@@ -154,7 +154,15 @@ fn run(seg: &Segment, policy: &WritePolicy, mut rx: mpsc::Receiver<Job>) {
             let outcome = if lock_down {
                 Outcome::Unavailable
             } else {
-                enqueue(seg, policy, payload, deadline, &mut rng)
+                // A panic inside the segment code (a bug) must not kill the only writer thread
+                // and with it every later message: answer this one `unavailable` and go on.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    enqueue(seg, policy, payload, deadline, &mut rng)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!("enqueueing a message panicked; it was answered unavailable");
+                    Outcome::Unavailable
+                })
             };
             lock_down |= outcome == Outcome::Unavailable;
             outcomes.push(outcome);

@@ -493,3 +493,40 @@ fn a_lock_held_too_long_answers_unavailable() {
     ok_id(&client.request(message("a", "unlocked").as_bytes()));
     assert_eq!(handle.depth(), 1, "only the accepted message is queued");
 }
+
+/// SIGTERM while a client is pipelining: every request the ingest had read is answered before the
+/// connection closes, so the ring holds exactly the acknowledged messages, in order; exit 0.
+#[test]
+fn sigterm_mid_stream_answers_every_request_read() {
+    let seg = SegGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ing = Ingest::start(&seg.name, "youtube", dir.path(), &[]);
+    let drainer = Drainer::start(seg.open());
+    let mut client = ing.client();
+    let mut w = client.w.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..200_000 {
+            let line = message("s", &format!("#{i}")) + "\n";
+            if w.write_all(line.as_bytes()).is_err() {
+                return; // the ingest has stopped reading and closed
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    while let Some(reply) = client.reply() {
+        acked.push(ok_id(&reply));
+        if acked.len() == 500 {
+            ing.signal("TERM");
+        }
+    }
+    assert!(acked.len() >= 500);
+    assert_eq!(ing.wait().code(), Some(0));
+    assert!(!ing.socket.exists(), "the socket file is removed");
+    sender.join().unwrap();
+    let got = drainer.finish(acked.len());
+    let ids: Vec<String> = got.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(
+        ids, acked,
+        "the ring holds exactly the acknowledged messages"
+    );
+}
