@@ -122,7 +122,7 @@ impl Segment {
         page.counters.enqueued.fetch_add(1, Relaxed);
         // Re-read head after publishing: if the reader committed meanwhile and went to sleep,
         // it could not have seen our tail, and then this load sees its commit (depth 1).
-        let depth = tail + 1 - page.head.0.load(SeqCst);
+        let depth = (tail + 1).saturating_sub(page.head.0.load(SeqCst));
         page.counters.max_depth.fetch_max(depth, Relaxed);
         if depth == 1 || depth == HALF + 1 {
             self.ring_doorbell();
@@ -149,7 +149,7 @@ impl Segment {
         let head = page.head.0.load(Acquire);
         let tail = page.tail.0.load(Acquire);
         let mut buf = Vec::with_capacity(MAX_PAYLOAD);
-        for seq in head..tail.min(head + max as u64) {
+        for seq in head..tail.min(head.saturating_add(max as u64)) {
             let r = self.copy_slot(seq, &mut buf);
             // Acquire: if head is still at or below `seq`, no writer can have reused the slot
             // (that needs head > seq), so the copy is whole.
@@ -244,7 +244,7 @@ impl Reader {
         let head = page.head.0.load(Acquire);
         // Acquire: pairs with each writer's publish of tail, making the slot bytes visible.
         let tail = page.tail.0.load(Acquire);
-        let end = tail.min(head + max as u64);
+        let end = tail.min(head.saturating_add(max as u64));
         for seq in head..end {
             let r = self.seg.copy_slot(seq, &mut self.buf);
             f(seq, r.map(|()| self.buf.as_slice()));
