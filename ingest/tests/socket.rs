@@ -530,3 +530,68 @@ fn sigterm_mid_stream_answers_every_request_read() {
         "the ring holds exactly the acknowledged messages"
     );
 }
+
+/// systemd readiness (READY=1 once serving, STOPPING=1 at the stop) and quiet logs: a flood of
+/// refusals is summarised, not logged line by line; the stop logs the totals.
+#[test]
+fn notifies_systemd_and_summarises_refusals_in_the_log() {
+    use std::io::Read;
+    use std::os::unix::net::UnixDatagram;
+    let seg = SegGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let runtime = dir.path().join("run");
+    let child = ingest_command(&seg.name, "twitch", &runtime)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ing = Ingest {
+        child,
+        socket: runtime.join("ingest-twitch.sock"),
+    };
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1\n");
+    // READY is sent once the socket is bound: it accepts right away.
+    let mut client = ing.client();
+    let mut w = client.w.try_clone().unwrap();
+    let bad: Vec<u8> = b"nope\n".repeat(500);
+    let sender = std::thread::spawn(move || w.write_all(&bad).unwrap());
+    for _ in 0..500 {
+        assert_refused(&client.reply().unwrap(), "invalid", "not valid JSON");
+    }
+    sender.join().unwrap();
+    ok_id(&client.request(message("a", "b").as_bytes()));
+    ing.signal("TERM");
+    let n = notify.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1\n");
+    assert_eq!(ing.wait().code(), Some(0));
+    let mut stderr = String::new();
+    ing.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() < 10, "no line per refusal: {stderr}");
+    assert!(
+        lines.iter().any(|l| l.contains("ingest started")
+            && l.contains("platform=Twitch")
+            && l.contains(&seg.name)
+            && l.contains("ingest-twitch.sock")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "accepted 1, refused 500 (invalid 500, too_large 0, queue_full 0, unavailable 0)"
+        ),
+        "{stderr}"
+    );
+}
