@@ -53,7 +53,7 @@ pub enum LogFormat {
 pub struct Cli {
     /// Platform this process serves: stamped on every message (never taken from the payload)
     /// and part of the socket's name.
-    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum)]
+    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum, ignore_case = true)]
     pub platform: PlatformArg,
 
     /// POSIX shared-memory segment to write into (a leading '/', no other '/'); created when
