@@ -36,6 +36,7 @@ use std::time::Duration;
 use shm_layout::{OpenError, Segment};
 use thiserror::Error;
 use tokio::sync::{mpsc, watch, Semaphore};
+use tracing::Instrument;
 
 pub use config::{Cli, Config, LogFormat};
 pub use socket::{socket_path, SocketError};
@@ -131,6 +132,7 @@ pub async fn run_socket(
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     tokio::pin!(shutdown);
+    let mut conn_id = 0u64;
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
@@ -151,12 +153,23 @@ pub async fn run_socket(
         let ctx = running.ctx.clone();
         let stop = stop_rx.clone();
         let done = done_tx.clone();
-        tokio::spawn(async move {
-            let (r, w) = stream.into_split();
-            conn::serve(r, w, &ctx, stop).await;
-            drop(permit);
-            drop(done);
-        });
+        conn_id += 1;
+        let span = tracing::debug_span!("conn", id = conn_id);
+        tokio::spawn(
+            async move {
+                tracing::debug!("producer connected");
+                let (r, w) = stream.into_split();
+                let tally = conn::serve(r, w, &ctx, stop).await;
+                tracing::debug!(
+                    accepted = tally.accepted,
+                    refused = tally.refused_total(),
+                    "producer disconnected"
+                );
+                drop(permit);
+                drop(done);
+            }
+            .instrument(span),
+        );
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::{Output, Stdio};
 
 use common::*;
-use shm_layout::{Platform, Reader};
+use shm_layout::{Platform, Reader, Segment};
 
 fn run_stdin(seg: &str, input: &[u8], extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -148,5 +148,55 @@ fn empty_input_exits_zero_and_a_bad_segment_name_is_a_sentence() {
     assert!(
         stderr.contains("segment name 'no-slash' is invalid"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn flags_come_from_the_environment_too() {
+    let seg = SegGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .env("CROSSCHAT_PLATFORM", "youtube")
+        .env("CROSSCHAT_SHM_NAME", &seg.name)
+        .env("CROSSCHAT_RUNTIME_DIR", dir.path())
+        .env("CROSSCHAT_STDIN", "true")
+        .env("CROSSCHAT_FULL_WAIT_MS", "100")
+        .env("CROSSCHAT_LOG_FORMAT", "json")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all((message("env", "from the environment") + "\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let id = ok_id(&replies(&out)[0]);
+    let mut reader = Reader::claim(seg.open()).unwrap();
+    let got = drain_now(&mut reader);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id.to_string(), id);
+    assert_eq!(got[0].platform, Platform::YouTube);
+}
+
+#[test]
+fn an_unknown_platform_is_a_usage_error_listing_the_known_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ingest_command("/xchat-ingest-never-created", "myspace", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[possible values: twitch, youtube, kick]"),
+        "{stderr}"
+    );
+    assert!(
+        Segment::open_existing("/xchat-ingest-never-created").is_err(),
+        "nothing was created"
     );
 }
