@@ -50,13 +50,9 @@ pub struct LockGuard<'a> {
 }
 
 impl<'a> LockWord<'a> {
-    /// Wraps the segment's lock line for the calling process.
-    pub fn new(line: &'a LockLine, counters: &'a Counters) -> LockWord<'a> {
-        LockWord {
-            line,
-            counters,
-            me: sys::current_pid(),
-        }
+    /// Wraps the segment's lock line for the process whose pid is `me`.
+    pub fn new(line: &'a LockLine, counters: &'a Counters, me: u32) -> LockWord<'a> {
+        LockWord { line, counters, me }
     }
 
     /// Takes the lock, waiting at most `timeout` for a live owner; takes it over from a dead one.

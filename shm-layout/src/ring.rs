@@ -34,7 +34,7 @@ impl Segment {
     /// A handle on the lock word for this process.
     pub fn lock_word(&self) -> LockWord<'_> {
         let page = self.page();
-        LockWord::new(&page.lock, &page.counters)
+        LockWord::new(&page.lock, &page.counters, self.pid())
     }
 
     /// Queued messages right now (`tail - head`).
@@ -117,26 +117,33 @@ impl Segment {
         // The publish. SeqCst (a Release at least): the slot bytes above become visible with it;
         // the total order also pairs with the head load below and the reader's sleep protocol.
         page.tail.0.store(tail + 1, SeqCst);
+        // `enqueued` always equals `tail`: a plain store under the lock instead of a second
+        // read-modify-write on the hot path (a holder killed here leaves it one behind until the
+        // next publish sets it right again).
+        page.counters.enqueued.store(tail + 1, Relaxed);
         drop(guard);
 
-        page.counters.enqueued.fetch_add(1, Relaxed);
         // Re-read head after publishing: if the reader committed meanwhile and went to sleep,
         // it could not have seen our tail, and then this load sees its commit (depth 1).
         let depth = (tail + 1).saturating_sub(page.head.0.load(SeqCst));
-        page.counters.max_depth.fetch_max(depth, Relaxed);
+        let max = &page.counters.max_depth;
+        if depth > max.load(Relaxed) {
+            max.fetch_max(depth, Relaxed);
+        }
         if depth == 1 || depth == HALF + 1 {
             self.ring_doorbell();
         }
         Ok(tail)
     }
 
-    /// Rings the doorbell: bumps the futex word, and wakes the reader if it sleeps.
+    /// Rings the doorbell when the reader sleeps on it: bumps the futex word and wakes it. A busy
+    /// reader costs the writer one load, no read-modify-write and no syscall.
     fn ring_doorbell(&self) {
         let w = &self.page().wakeups;
-        w.doorbell.fetch_add(1, SeqCst);
-        // SeqCst pairs with `Reader::wait_for_data`: it sets `reader_sleeping` before loading the
-        // doorbell, so either it sees our bump or we see it sleeping.
+        // SeqCst pairs with `Reader::wait_for_data`, which stores `reader_sleeping` before it loads
+        // the doorbell and tail: either we see it sleeping here, or it sees our tail publish.
         if w.reader_sleeping.load(SeqCst) != 0 {
+            w.doorbell.fetch_add(1, SeqCst);
             sys::futex_wake(&w.doorbell, u32::MAX);
         }
     }
@@ -197,7 +204,7 @@ impl Reader {
     /// Claims the reader role. Refused while another live process holds it; a dead reader's claim
     /// is taken over (its uncommitted batch is then read again).
     pub fn claim(seg: Arc<Segment>) -> Result<Reader, ClaimError> {
-        let me = sys::current_pid();
+        let me = seg.pid();
         let word = &seg.page().wakeups.reader_pid;
         loop {
             let current = word.load(Acquire);
@@ -268,7 +275,8 @@ impl Reader {
         // The commit. SeqCst (a Release at least): our copies of these slots happen-before any
         // writer's reuse of them; the total order pairs with `enqueue_wait`'s waiter count.
         page.head.0.store(end, SeqCst);
-        page.counters.dequeued.fetch_add(end - head, Relaxed);
+        // `dequeued` always equals `head`, and only the reader writes it: a plain store.
+        page.counters.dequeued.store(end, Relaxed);
         let w = &page.wakeups;
         if w.space_waiters.load(SeqCst) > 0 {
             w.space.fetch_add(1, SeqCst);

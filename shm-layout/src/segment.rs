@@ -36,6 +36,9 @@ pub struct Segment {
     name: String,
     map: MmapRaw,
     created: bool,
+    /// This process's pid, read once: the lock word stores it on every acquire, and `getpid` is a
+    /// syscall. (CrossChat processes never fork after opening a segment.)
+    pid: u32,
 }
 
 // SAFETY: the mapping is plain shared memory; all shared fields are atomics, and slot bytes are only
@@ -94,6 +97,7 @@ impl Segment {
             name: name.into(),
             map,
             created: false,
+            pid: sys::current_pid(),
         };
         seg.wait_for_magic(deadline)?;
         seg.validate(size)?;
@@ -117,6 +121,7 @@ impl Segment {
             name: name.into(),
             map,
             created: true,
+            pid: sys::current_pid(),
         };
         let page = seg.page_ptr();
         // SAFETY: `page` points at the start of a fresh SEGMENT_SIZE mapping (page-aligned, so
@@ -126,7 +131,7 @@ impl Segment {
             let h = &raw mut (*page).header;
             (*h).slot_count = SLOT_COUNT;
             (*h).slot_size = SLOT_SIZE;
-            (*h).creator_pid = sys::current_pid();
+            (*h).creator_pid = seg.pid;
             (*h).created_ms = sys::now_ms();
             (*h).segment_size = SEGMENT_SIZE as u64;
             (*h).pid_ns = sys::pid_namespace();
@@ -205,6 +210,11 @@ impl Segment {
     /// The segment's name (e.g. `/crosschat`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This process's pid as the lock word records it.
+    pub fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Whether this handle created (and initialised) the object.
