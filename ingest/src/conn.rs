@@ -205,10 +205,34 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     let mut out = BufWriter::with_capacity(64 * 1024, writer);
     let mut total = Tally::default();
     let mut line = Vec::with_capacity(64 * 1024);
-    while let Some(p) = rx.recv().await {
+    loop {
+        // Replies are flushed exactly when the next step would wait: the peer never waits for
+        // a reply we hold, and a pipelining peer gets them in large writes.
+        let p = match rx.try_recv() {
+            Ok(p) => p,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if let Err(e) = out.flush().await {
+                    return closed(e, total);
+                }
+                match rx.recv().await {
+                    Some(p) => p,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
         let batch = match p.outcomes {
-            Some(rx) => rx.await.ok(),
             None => None,
+            Some(mut done) => match done.try_recv() {
+                Ok(b) => Some(b),
+                Err(oneshot::error::TryRecvError::Closed) => None,
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    if let Err(e) = out.flush().await {
+                        return closed(e, total);
+                    }
+                    done.await.ok()
+                }
+            },
         };
         let mut outcomes = batch.iter().flat_map(|b| b.outcomes.iter().copied());
         let mut tally = Tally::default();
@@ -234,21 +258,18 @@ async fn write_replies<W: AsyncWrite + Unpin>(
         }
         ctx.stats.record(&tally);
         total.add(&tally);
-        let written = async {
-            out.write_all(&line).await?;
-            if rx.is_empty() {
-                out.flush().await?;
-            }
-            Ok::<(), std::io::Error>(())
-        };
-        if let Err(e) = written.await {
-            tracing::debug!(error = %e, "writing replies failed; closing the stream");
-            return total;
+        if let Err(e) = out.write_all(&line).await {
+            return closed(e, total);
         }
     }
     if out.flush().await.is_ok() {
         let _ = out.shutdown().await;
     }
+    total
+}
+
+fn closed(e: std::io::Error, total: Tally) -> Tally {
+    tracing::debug!(error = %e, "writing replies failed; closing the stream");
     total
 }
 
