@@ -147,9 +147,10 @@ async fn read_requests<R: AsyncRead + Unpin>(
             (start, end) = (0, end - start);
         }
         let read = tokio::select! {
+            // Stop first: a peer that always has more to send must not keep us reading.
             biased;
-            r = reader.read(&mut buf[end..]) => r,
             _ = shutdown.wait_for(|&stop| stop) => break,
+            r = reader.read(&mut buf[end..]) => r,
         };
         let eof = match read {
             Ok(0) => true,
