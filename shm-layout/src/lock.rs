@@ -31,7 +31,9 @@ use crate::layout::{Counters, LockLine};
 use crate::sys::{self, WaitOutcome};
 
 /// Compare-exchange attempts spent spinning before the first futex wait.
-const SPIN_LIMIT: u32 = 200;
+const SPIN_LIMIT: u32 = 100;
+/// `sched_yield` attempts after spinning, before the first futex wait.
+const YIELD_LIMIT: u32 = 8;
 /// Longest single futex sleep: after it the owner's liveness is checked.
 const LIVENESS_POLL: Duration = Duration::from_millis(2);
 
@@ -67,6 +69,16 @@ impl<'a> LockWord<'a> {
                 return Ok(LockGuard { lock: *self });
             }
             std::hint::spin_loop();
+        }
+        // With more runnable processes than cores the holder may be descheduled: give it the core
+        // a few times before paying for a futex sleep.
+        for _ in 0..YIELD_LIMIT {
+            std::thread::yield_now();
+            if owner.load(Relaxed) == 0
+                && owner.compare_exchange(0, self.me, Acquire, Relaxed).is_ok()
+            {
+                return Ok(LockGuard { lock: *self });
+            }
         }
         let deadline = Instant::now() + timeout;
         let mut suspect_dead = false;
