@@ -9,6 +9,9 @@
 //! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
 //! * [`producers`]: the client of the ingest producer sockets
 //! * [`events`]: what routes announce to WebSocket rooms
+//! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
+//! * [`rooms`]: WebSocket rooms with bounded per-connection queues
+//! * [`ws`]: the `/api/socket` WebSocket
 //! * [`routes`]: the HTTP routes, composed in [`routes::routes`]
 //! * [`state`]: the shared state
 //! * [`ui`]: the embedded web UI (pages and assets)
@@ -20,16 +23,21 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod producers;
+pub mod pump;
+pub mod rooms;
 pub mod routes;
 pub mod security;
 pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod ui;
+pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use shm_layout::{Reader, Segment};
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -70,29 +78,78 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         secure_cookies: config.secure_cookies,
         runtime_dir: config.runtime_dir.clone(),
         shm_name: config.shm_name.clone(),
-        segment_mapped: Default::default(),
+        segment: Default::default(),
+        rooms: rooms::Rooms::new(),
+        pump_stats: Default::default(),
+        ws_connections: Default::default(),
+        shutdown: tokio::sync::watch::channel(false).0,
     }))
 }
 
-/// Runs the gateway on `listener` until `shutdown` resolves; in-flight requests then finish.
+/// Maps the segment (creating it if no ingest has yet), claims the reader role and starts the
+/// pump. Refuses when another live gateway drains the segment.
+pub async fn start_pump(state: &State, config: &Config) -> Result<pump::Pump, RunError> {
+    let name = config.shm_name.clone();
+    let segment = tokio::task::spawn_blocking(move || Segment::open_or_create(&name))
+        .await
+        .map_err(|e| RunError::Startup(format!("opening the segment panicked: {e}")))?
+        .map_err(|e| {
+            RunError::Startup(format!("cannot map the segment {}: {e}", config.shm_name))
+        })?;
+    let segment = Arc::new(segment);
+    let reader = Reader::claim(segment.clone()).map_err(|e| RunError::Startup(e.to_string()))?;
+    let _ = state.segment.set(segment);
+    let cfg = pump::PumpConfig {
+        interval: Duration::from_millis(config.pump_interval_ms),
+        max_batch: config.pump_max_batch,
+    };
+    pump::Pump::spawn(reader, state.clone(), cfg)
+        .map_err(|e| RunError::Startup(format!("cannot start the pump thread: {e}")))
+}
+
+/// How long a stop waits for WebSocket connections to take their close frames.
+const WS_DRAIN: Duration = Duration::from_secs(2);
+
+/// Runs the gateway on `listener` until `shutdown` resolves: then it stops accepting, lets
+/// in-flight requests finish, sends every WebSocket a close frame (waiting at most 2 s), and stops
+/// the pump after its current cycle.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let state = build_state(&config).await?;
+    let pump = start_pump(&state, &config).await?;
     let app = routes::routes(state.clone());
     let addr = listener
         .local_addr()
         .map_err(|e| RunError::Startup(format!("the listener has no address: {e}")))?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), accounts = state.store.users().len(), "gateway serving");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), segment = %config.shm_name, accounts = state.store.users().len(), "gateway serving");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    let st = state.clone();
+    let signal = async move {
+        shutdown.await;
+        // warp's graceful stop does not wait for upgraded connections: tell them ourselves.
+        st.shutdown.send_replace(true);
+    };
     warp::serve(app)
         .incoming(listener)
-        .graceful(shutdown)
+        .graceful(signal)
         .run()
         .await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let deadline = tokio::time::Instant::now() + WS_DRAIN;
+    while state
+        .ws_connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::task::spawn_blocking(move || pump.stop())
+        .await
+        .map_err(|e| RunError::Startup(format!("the pump panicked: {e}")))?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -69,6 +69,13 @@ fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
             "Send this request with the header Content-Type: application/json (the gateway refuses other content types to stop cross-site form posts).",
         ));
     }
+    check_origin(headers)
+}
+
+/// When `Origin` is present its host must be the `Host` the request was sent to (403 otherwise).
+/// Also guards the WebSocket upgrade against cross-site WebSocket hijacking (a page on another
+/// port of the same host is "same-site", so SameSite=Lax alone would send it the cookie).
+pub fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         let same = match (origin.to_str().ok(), host) {

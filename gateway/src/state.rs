@@ -25,8 +25,16 @@ pub struct AppState {
     pub runtime_dir: PathBuf,
     /// The shared-memory segment's name (for `/readyz`).
     pub shm_name: String,
-    /// Set once the segment is mapped.
-    pub segment_mapped: std::sync::atomic::AtomicBool,
+    /// The shared-memory segment, once mapped.
+    pub segment: std::sync::OnceLock<Arc<shm_layout::Segment>>,
+    /// WebSocket rooms.
+    pub rooms: crate::rooms::Rooms,
+    /// What the pump has done.
+    pub pump_stats: crate::pump::PumpStats,
+    /// Live WebSocket connections.
+    pub ws_connections: std::sync::atomic::AtomicUsize,
+    /// Flipped to `true` when the gateway stops: WebSocket connections send a close frame.
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// The handle routes hold.
@@ -39,6 +47,9 @@ pub struct SegmentReport {
     pub name: String,
     /// Whether the gateway has it mapped.
     pub mapped: bool,
+    /// Messages queued in the ring right now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u64>,
 }
 
 impl AppState {
@@ -46,9 +57,8 @@ impl AppState {
     pub fn segment_report(&self) -> SegmentReport {
         SegmentReport {
             name: self.shm_name.clone(),
-            mapped: self
-                .segment_mapped
-                .load(std::sync::atomic::Ordering::Relaxed),
+            mapped: self.segment.get().is_some(),
+            depth: self.segment.get().map(|s| s.depth()),
         }
     }
 }

@@ -435,7 +435,11 @@ async fn stream_control_archives_and_never_deletes() {
     let c = Some(cookie.as_str());
 
     // Messages before any stream stay in the active log…
-    state.store.persist_batch(&[msg(&id, "early")]).unwrap();
+    assert!(state
+        .store
+        .persist_batch(&[msg(&id, "early")])
+        .failed
+        .is_none());
     let r = post(&app, "/api/stream/control", r#"{"action":"start"}"#, c).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["status"], "started");
@@ -447,10 +451,11 @@ async fn stream_control_archives_and_never_deletes() {
         "start deletes nothing"
     );
 
-    state
+    assert!(state
         .store
         .persist_batch(&[msg(&id, "one"), msg(&id, "two")])
-        .unwrap();
+        .failed
+        .is_none());
     let r = get(&app, "/api/auth/me", c).await;
     assert_eq!(r.json["activeSession"]["messageCount"], 3);
 
@@ -461,7 +466,11 @@ async fn stream_control_archives_and_never_deletes() {
     assert_eq!(r.json["ended"]["messageCount"], 3);
     let second = r.json["session"]["id"].as_str().unwrap().to_string();
 
-    state.store.persist_batch(&[msg(&id, "three")]).unwrap();
+    assert!(state
+        .store
+        .persist_batch(&[msg(&id, "three")])
+        .failed
+        .is_none());
     let r = post(&app, "/api/stream/control", r#"{"action":"end"}"#, c).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["status"], "ended");
@@ -521,11 +530,12 @@ async fn messages_limit_since_and_scoping() {
     let c = Some(cookie.as_str());
 
     let batch: Vec<_> = (0..600).map(|i| msg(&id, &format!("m{i}"))).collect();
-    state.store.persist_batch(&batch).unwrap();
-    state
+    assert!(state.store.persist_batch(&batch).failed.is_none());
+    assert!(state
         .store
         .persist_batch(&[msg(&other_id, "liam's")])
-        .unwrap();
+        .failed
+        .is_none());
 
     let all = texts(&get(&app, "/api/messages", c).await);
     assert_eq!(all.len(), 500, "newest 500 by default");

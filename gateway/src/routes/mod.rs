@@ -39,7 +39,9 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .unify()
         .or(producers::routes(state.clone()))
         .unify()
-        .or(health::routes(state))
+        .or(health::routes(state.clone()))
+        .unify()
+        .or(crate::ws::routes(state))
         .unify();
 
     // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------

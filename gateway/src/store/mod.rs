@@ -103,7 +103,7 @@ pub enum EndStreamError {
 }
 
 /// What one pump batch did.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct BatchReport {
     /// Messages newly written to a log, in batch order (to be pushed to rooms).
     pub persisted: Vec<ChatMessage>,
@@ -111,6 +111,9 @@ pub struct BatchReport {
     pub duplicates: usize,
     /// Messages for a `streamerId` with no account (not persisted).
     pub unknown_streamer: usize,
+    /// A log that could not be written: its messages are not persisted (the others are), and
+    /// the caller must not commit the batch; a retry skips what was written.
+    pub failed: Option<io::Error>,
 }
 
 /// Which transcript `GET /api/messages` reads.
@@ -345,8 +348,9 @@ impl Store {
 
     /// Persists one pump batch: per streamer, one append of the messages its log has not seen.
     /// Messages for streamers without an account are counted and dropped (a local tool must not
-    /// create files for made-up ids), with a rate-limited warning.
-    pub fn persist_batch(&self, msgs: &[ChatMessage]) -> io::Result<BatchReport> {
+    /// create files for made-up ids), with a rate-limited warning. A failing log does not stop the
+    /// others: see [`BatchReport::failed`].
+    pub fn persist_batch(&self, msgs: &[ChatMessage]) -> BatchReport {
         let mut by_user: Vec<(Uuid, Vec<ChatMessage>)> = Vec::new();
         let mut report = BatchReport::default();
         for m in msgs {
@@ -361,13 +365,20 @@ impl Store {
                 self.warn_unknown(user, batch.len());
                 continue;
             }
-            let fresh = self.logs.append(user, &batch)?;
-            report.duplicates += batch.len() - fresh.len();
-            report
-                .persisted
-                .extend(fresh.into_iter().map(|i| batch[i].clone()));
+            match self.logs.append(user, &batch) {
+                Ok(fresh) => {
+                    report.duplicates += batch.len() - fresh.len();
+                    report
+                        .persisted
+                        .extend(fresh.into_iter().map(|i| batch[i].clone()));
+                }
+                Err(e) => {
+                    tracing::error!(streamer = %user, error = %e, "could not append to a chat log; the batch stays in the ring and is retried");
+                    report.failed = Some(e);
+                }
+            }
         }
-        Ok(report)
+        report
     }
 
     fn warn_unknown(&self, user: Uuid, n: usize) {

@@ -28,11 +28,13 @@ pub fn config(dir: &Path, extra: &[&str]) -> Config {
         dir.join("data").display().to_string(),
         "--runtime-dir".into(),
         dir.join("run").display().to_string(),
-        "--bcrypt-cost".into(),
-        "4".into(),
-        "--shm-name".into(),
-        shm,
     ];
+    if !extra.contains(&"--bcrypt-cost") {
+        args.extend(["--bcrypt-cost".into(), "4".into()]);
+    }
+    if !extra.contains(&"--shm-name") {
+        args.extend(["--shm-name".into(), shm]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     Config::parse_from(args)
 }

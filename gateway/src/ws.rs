@@ -1,0 +1,391 @@
+//! `GET /api/socket`: the WebSocket a dashboard listens on.
+//!
+//! * Authenticated by the session cookie before the upgrade (401 otherwise); a foreign `Origin`
+//!   is refused (403) so another site cannot ride the cookie.
+//! * `{"type":"join","streamerId":…,"since":…?}` joins the caller's own room only; with `since`
+//!   the active log's messages after that id are replayed first, then live ones: the connection
+//!   subscribes *before* reading the log and drops live messages the replay already sent, so
+//!   there is no gap and no duplicate. `{"type":"leave"}` leaves.
+//! * Outbound frames wait in a bounded queue ([`crate::rooms::OUTBOUND_QUEUE`]); a connection
+//!   that falls that far behind is closed with 1013 and can rejoin with `since`.
+//! * Ping every 30 s; a connection silent for 90 s is closed. Inbound text above 4 KiB or not
+//!   JSON gets an error frame; after 5 such frames the connection is closed (1008). Frames above
+//!   16 KiB end the connection at the protocol level.
+//! * On shutdown every connection gets a close frame (1001).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+use warp::filters::ws::{Message, WebSocket, Ws};
+use warp::http::{HeaderMap, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use crate::auth::{authed, with_state, Authed};
+use crate::error::ApiError;
+use crate::rooms::{Outbound, OUTBOUND_QUEUE};
+use crate::security::check_origin;
+use crate::state::State;
+use crate::store::{select_messages, Transcript};
+
+/// Largest inbound text frame handled; larger ones get an error frame.
+pub const MAX_INBOUND: usize = 4 * 1024;
+/// Hard protocol limit on inbound messages and frames (the connection fails above it).
+const PROTOCOL_LIMIT: usize = 16 * 1024;
+/// Ping interval.
+pub const PING_EVERY: Duration = Duration::from_secs(30);
+/// A connection silent this long is closed.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
+/// A write that cannot complete in this time means the peer stopped reading: drop it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Invalid inbound frames tolerated before the connection is closed.
+const MAX_ABUSE: u32 = 5;
+/// Live WebSocket connections accepted at once.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// The close reason for a connection whose queue overflowed.
+const TOO_SLOW: &str = "you fell too far behind the chat; rejoin with `since` to catch up";
+/// Messages replayed when `since` is not in the active log (e.g. it was archived meanwhile).
+const REPLAY_WITHOUT_ANCHOR: usize = 500;
+
+/// The WebSocket route.
+pub fn routes(
+    state: State,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("api" / "socket")
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and_then(|headers: HeaderMap| async move {
+            check_origin(&headers).map_err(warp::reject::custom)
+        })
+        .untuple_one()
+        .and(authed(state.clone()))
+        .and(warp::ws())
+        .and(with_state(state))
+        .and_then(upgrade)
+}
+
+async fn upgrade(a: Authed, ws: Ws, state: State) -> Result<warp::reply::Response, Rejection> {
+    if state.ws_connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The gateway has too many live connections; retry in a minute.",
+        )
+        .retry_after(60)
+        .into());
+    }
+    Ok(ws
+        .max_message_size(PROTOCOL_LIMIT)
+        .max_frame_size(PROTOCOL_LIMIT)
+        .on_upgrade(move |socket| connection(socket, a.user.id, state))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+enum Inbound {
+    #[serde(rename_all = "camelCase")]
+    Join {
+        streamer_id: String,
+        #[serde(default)]
+        since: Option<String>,
+    },
+    Leave,
+}
+
+fn error_frame(sentence: &str) -> Message {
+    Message::text(json!({ "type": "error", "error": sentence }).to_string())
+}
+
+/// Counts a live connection for its lifetime.
+struct Live(State);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Why a connection loop ended.
+enum End {
+    /// The peer closed or vanished; nothing more to send.
+    Gone,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+struct Conn {
+    user: Uuid,
+    state: State,
+    sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    /// The current subscription: its id and queue.
+    sub: Option<(u64, mpsc::Receiver<Outbound>)>,
+    kick: Arc<Notify>,
+    /// Ids sent by the last replay that may still come through the live queue.
+    replayed: Option<HashSet<Uuid>>,
+    abuse: u32,
+}
+
+async fn connection(socket: WebSocket, user: Uuid, state: State) {
+    state.ws_connections.fetch_add(1, Ordering::Relaxed);
+    let _live = Live(state.clone());
+    let mut shutdown = state.shutdown.subscribe();
+    let (sink, mut stream) = socket.split();
+    let mut c = Conn {
+        user,
+        state: state.clone(),
+        sink,
+        sub: None,
+        kick: Arc::new(Notify::new()),
+        replayed: None,
+        abuse: 0,
+    };
+    let mut last_seen = Instant::now();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let end = loop {
+        if *shutdown.borrow() {
+            break End::Close(1001, "the gateway is shutting down; reconnect in a moment");
+        }
+        tokio::select! {
+            inbound = stream.next() => match inbound {
+                Some(Ok(msg)) => {
+                    last_seen = Instant::now();
+                    if msg.is_close() {
+                        break End::Gone;
+                    }
+                    if let Err(end) = c.inbound(msg).await {
+                        break end;
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(%user, error = %e, "websocket read failed");
+                    break End::Close(1009, "that frame was too large or malformed");
+                }
+                None => break End::Gone,
+            },
+            out = next_outbound(&mut c.sub) => match out {
+                Some(first) => {
+                    if let Err(end) = c.deliver(first).await {
+                        break end;
+                    }
+                }
+                None => c.sub = None,
+            },
+            _ = c.kick.notified() => {
+                break End::Close(1013, TOO_SLOW);
+            }
+            _ = ping.tick() => {
+                if last_seen.elapsed() >= SILENCE_LIMIT {
+                    break End::Close(1000, "no answer for 90 s");
+                }
+                if c.send(Message::ping(Vec::new())).await.is_err() {
+                    break End::Gone;
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+    };
+    if let Some((id, _)) = c.sub.take() {
+        state.rooms.leave(user, id);
+    }
+    if let End::Close(code, reason) = end {
+        // A slow peer gets as long as any write to take its close frame (behind what it has not
+        // read yet); everyone else a second.
+        let wait = if code == 1013 {
+            WRITE_TIMEOUT
+        } else {
+            Duration::from_secs(1)
+        };
+        let _ = tokio::time::timeout(wait, c.sink.send(Message::close_with(code, reason))).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.sink.close()).await;
+        tracing::debug!(%user, code, reason, "websocket closed by the gateway");
+    }
+}
+
+async fn next_outbound(sub: &mut Option<(u64, mpsc::Receiver<Outbound>)>) -> Option<Outbound> {
+    match sub {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Conn {
+    /// Sends one frame, bounded by [`WRITE_TIMEOUT`].
+    async fn send(&mut self, msg: Message) -> Result<(), End> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(msg)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(End::Gone),
+        }
+    }
+
+    /// Writes `first` and whatever else is queued right now, then flushes once.
+    async fn deliver(&mut self, first: Outbound) -> Result<(), End> {
+        let mut batch = vec![first];
+        if let Some((_, rx)) = self.sub.as_mut() {
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(o) => batch.push(o),
+                    Err(_) => break,
+                }
+            }
+        }
+        let write = async {
+            for o in batch {
+                let frame = match o {
+                    Outbound::Chat { id, frame } => {
+                        if let Some(seen) = &self.replayed {
+                            if seen.contains(&id) {
+                                continue;
+                            }
+                            // Live order is log order: from here on nothing was replayed.
+                            self.replayed = None;
+                        }
+                        frame
+                    }
+                    Outbound::Event(frame) => frame,
+                };
+                self.sink.feed(Message::text(&*frame)).await?;
+            }
+            self.sink.flush().await
+        };
+        let kick = self.kick.clone();
+        tokio::select! {
+            r = tokio::time::timeout(WRITE_TIMEOUT, write) => match r {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(End::Gone),
+            },
+            // Kicked while this write waits on a peer that stopped reading.
+            _ = kick.notified() => Err(End::Close(1013, TOO_SLOW)),
+        }
+    }
+
+    async fn abuse(&mut self, sentence: &str) -> Result<(), End> {
+        self.abuse += 1;
+        if self.abuse >= MAX_ABUSE {
+            return Err(End::Close(1008, "too many invalid frames"));
+        }
+        self.send(error_frame(sentence)).await
+    }
+
+    async fn inbound(&mut self, msg: Message) -> Result<(), End> {
+        if msg.is_ping() || msg.is_pong() {
+            return Ok(()); // tungstenite answers pings itself
+        }
+        let Ok(text) = msg.to_str() else {
+            return self
+                .abuse(
+                    "Send JSON text frames, e.g. {\"type\":\"join\",\"streamerId\":\"<your id>\"}.",
+                )
+                .await;
+        };
+        if text.len() > MAX_INBOUND {
+            return self
+                .abuse("That frame is larger than 4 KiB; frames are small JSON commands.")
+                .await;
+        }
+        let cmd: Inbound = match serde_json::from_str(text) {
+            Ok(c) => c,
+            Err(e) => {
+                let s = format!("That frame is not a command this socket understands ({e}); send {{\"type\":\"join\",\"streamerId\":\"<your id>\",\"since\":\"<message id>\"}} or {{\"type\":\"leave\"}}.");
+                return self.abuse(&s).await;
+            }
+        };
+        match cmd {
+            Inbound::Leave => {
+                self.leave();
+                self.send(Message::text(r#"{"type":"left"}"#)).await
+            }
+            Inbound::Join { streamer_id, since } => self.join(&streamer_id, since.as_deref()).await,
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some((id, _)) = self.sub.take() {
+            self.state.rooms.leave(self.user, id);
+        }
+        self.replayed = None;
+    }
+
+    async fn join(&mut self, streamer_id: &str, since: Option<&str>) -> Result<(), End> {
+        if Uuid::parse_str(streamer_id).ok() != Some(self.user) {
+            return self
+                .send(error_frame(
+                    "You can only join your own room: use the id from /api/auth/me as streamerId.",
+                ))
+                .await;
+        }
+        let since = match since.map(Uuid::parse_str) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                return self
+                    .send(error_frame(
+                        "`since` must be the id of a message you already have (a UUID).",
+                    ))
+                    .await
+            }
+        };
+        // Subscribe first, then read the log: whatever is persisted meanwhile comes through the
+        // queue, and the replayed ids let us drop the overlap.
+        self.leave();
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let id = self.state.rooms.join(self.user, tx, self.kick.clone());
+        self.sub = Some((id, rx));
+        self.send(Message::text(
+            json!({ "type": "joined", "streamerId": self.user }).to_string(),
+        ))
+        .await?;
+        let Some(since) = since else {
+            return Ok(());
+        };
+        let state = self.state.clone();
+        let user = self.user;
+        let all = tokio::task::spawn_blocking(move || {
+            state.store.read_transcript(user, Transcript::Active)
+        })
+        .await;
+        let all = match all {
+            Ok(Ok(all)) => all,
+            _ => {
+                return self
+                    .send(error_frame(
+                        "The chat log could not be read for the replay; rejoin to try again.",
+                    ))
+                    .await
+            }
+        };
+        let found = all.iter().any(|m| m.id == since);
+        let replay = select_messages(
+            all,
+            Some(since),
+            if found {
+                usize::MAX
+            } else {
+                REPLAY_WITHOUT_ANCHOR
+            },
+        );
+        let mut ids = HashSet::with_capacity(replay.len());
+        let write = async {
+            for m in &replay {
+                ids.insert(m.id);
+                let Outbound::Chat { frame, .. } = crate::pump::chat_frame(m) else {
+                    unreachable!("chat_frame builds chat frames")
+                };
+                self.sink.feed(Message::text(&*frame)).await?;
+            }
+            self.sink.flush().await
+        };
+        let timeout = WRITE_TIMEOUT + Duration::from_millis(replay.len() as u64);
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => {}
+            _ => return Err(End::Gone),
+        }
+        self.replayed = Some(ids);
+        Ok(())
+    }
+}
