@@ -95,15 +95,22 @@ fn find(name: &str) -> Option<&'static Asset> {
 
 /// The response for one asset: 304 when the browser's copy is current, else the bytes.
 fn respond(asset: &'static Asset, if_none_match: Option<String>) -> Response<&'static [u8]> {
-    let fresh = if_none_match
-        .as_deref()
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == asset.etag));
-    let (status, body): (StatusCode, &'static [u8]) =
-        if fresh { (StatusCode::NOT_MODIFIED, b"") } else { (StatusCode::OK, asset.body) };
+    let fresh = if_none_match.as_deref().is_some_and(|v| {
+        v.split(',')
+            .any(|tag| tag.trim().trim_start_matches("W/") == asset.etag)
+    });
+    let (status, body): (StatusCode, &'static [u8]) = if fresh {
+        (StatusCode::NOT_MODIFIED, b"")
+    } else {
+        (StatusCode::OK, asset.body)
+    };
     let mut res = Response::new(body);
     *res.status_mut() = status;
     let headers = res.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::ETAG, HeaderValue::from_static(asset.etag));
     res
@@ -118,10 +125,14 @@ fn get_conditional() -> impl Filter<Extract = (Option<String>,), Error = Rejecti
 }
 
 /// The rest of a page route: the path ends here, and the named embedded file answers.
-fn page(file: &'static str) -> impl Filter<Extract = (Response<&'static [u8]>,), Error = Rejection> + Clone {
+fn page(
+    file: &'static str,
+) -> impl Filter<Extract = (Response<&'static [u8]>,), Error = Rejection> + Clone {
     // Checked by the `every_page_is_embedded` test; a miss would be a typo in this file.
     let asset = find(file).expect("page file is embedded");
-    warp::path::end().and(get_conditional()).map(move |inm| respond(asset, inm))
+    warp::path::end()
+        .and(get_conditional())
+        .map(move |inm| respond(asset, inm))
 }
 
 /// `GET /`, `/register`, `/login`, `/dashboard` and `/assets/<file>`.
@@ -136,9 +147,19 @@ pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clo
         .and(get_conditional())
         .and_then(|name: String, inm: Option<String>| async move {
             // Only names in the table are served: no file system, so no path traversal.
-            find(&name).map(|asset| respond(asset, inm)).ok_or_else(warp::reject::not_found)
+            find(&name)
+                .map(|asset| respond(asset, inm))
+                .ok_or_else(warp::reject::not_found)
         });
-    landing.or(register).unify().or(login).unify().or(dashboard).unify().or(assets).unify()
+    landing
+        .or(register)
+        .unify()
+        .or(login)
+        .unify()
+        .or(dashboard)
+        .unify()
+        .or(assets)
+        .unify()
 }
 
 #[cfg(test)]
@@ -146,12 +167,21 @@ mod tests {
     use super::*;
 
     async fn get(path: &str) -> warp::http::Response<bytes::Bytes> {
-        warp::test::request().method("GET").path(path).reply(&routes()).await
+        warp::test::request()
+            .method("GET")
+            .path(path)
+            .reply(&routes())
+            .await
     }
 
     #[test]
     fn every_page_is_embedded() {
-        for name in ["index.html", "register.html", "login.html", "dashboard.html"] {
+        for name in [
+            "index.html",
+            "register.html",
+            "login.html",
+            "dashboard.html",
+        ] {
             assert!(find(name).is_some(), "{name}");
         }
         let mut names: Vec<_> = ASSETS.iter().map(|a| a.name).collect();
@@ -170,7 +200,11 @@ mod tests {
         ] {
             let res = get(path).await;
             assert_eq!(res.status(), 200, "{path}");
-            assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8", "{path}");
+            assert_eq!(
+                res.headers()["content-type"],
+                "text/html; charset=utf-8",
+                "{path}"
+            );
             assert_eq!(res.headers()["cache-control"], "no-cache", "{path}");
             assert!(res.headers().contains_key("etag"), "{path}");
             let body = String::from_utf8(res.body().to_vec()).unwrap();
@@ -250,19 +284,46 @@ mod tests {
                 Err(_) => continue,
             };
             if asset.name.ends_with(".js") {
-                for banned in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"] {
+                for banned in [
+                    "innerHTML",
+                    "outerHTML",
+                    "insertAdjacentHTML",
+                    "document.write",
+                    "eval(",
+                    "new Function",
+                ] {
                     assert!(!text.contains(banned), "{} uses {banned}", asset.name);
                 }
             }
             if asset.name.ends_with(".html") {
-                assert!(!text.contains(" style="), "{} has an inline style attribute", asset.name);
-                assert!(!text.contains("<style"), "{} has an inline stylesheet", asset.name);
+                assert!(
+                    !text.contains(" style="),
+                    "{} has an inline style attribute",
+                    asset.name
+                );
+                assert!(
+                    !text.contains("<style"),
+                    "{} has an inline stylesheet",
+                    asset.name
+                );
                 for (i, _) in text.match_indices("<script") {
                     let tag = &text[i..text[i..].find('>').map_or(text.len(), |j| i + j)];
-                    assert!(tag.contains("src=\"/assets/"), "{} has an inline script: {tag}", asset.name);
+                    assert!(
+                        tag.contains("src=\"/assets/"),
+                        "{} has an inline script: {tag}",
+                        asset.name
+                    );
                 }
-                assert!(!has_inline_handler(text), "{} has an inline event handler", asset.name);
-                assert!(!text.contains("http://") && !text.contains("https://"), "{} loads from another origin", asset.name);
+                assert!(
+                    !has_inline_handler(text),
+                    "{} has an inline event handler",
+                    asset.name
+                );
+                assert!(
+                    !text.contains("http://") && !text.contains("https://"),
+                    "{} loads from another origin",
+                    asset.name
+                );
             }
         }
     }

@@ -27,7 +27,9 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const WAIT: Duration = Duration::from_secs(15);
 
 fn tool(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default))
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 /// Fails — never skips — when the browser is not installed, saying how to get it.
@@ -101,7 +103,11 @@ impl Browser {
             _ => unreachable!("a JSON object literal"),
         };
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = match ClientBuilder::new(connector).capabilities(caps).connect(&driver_url).await {
+        let client = match ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 kill_group(&mut driver);

@@ -51,7 +51,9 @@ pub fn ensure_built() {
         if !cfg!(debug_assertions) {
             cmd.arg("--release");
         }
-        let out = cmd.output().expect("could not run cargo to build gateway and ingest");
+        let out = cmd
+            .output()
+            .expect("could not run cargo to build gateway and ingest");
         assert!(
             out.status.success(),
             "building gateway and ingest failed:\n{}",
@@ -79,7 +81,11 @@ pub fn free_port() -> u16 {
 /// A segment name no other test or run uses.
 fn unique_shm_name() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("/xchat-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "/xchat-e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Sends `sig` to a child, ignoring "already gone".
@@ -149,9 +155,13 @@ impl Stack {
         stack.start_gateway();
         for platform in PLATFORMS {
             let socket = stack.ingest_socket(platform);
-            stack.wait_until(&format!("ingest --platform {platform} to listen on {}", socket.display()), || {
-                UnixStream::connect(&socket).is_ok()
-            });
+            stack.wait_until(
+                &format!(
+                    "ingest --platform {platform} to listen on {}",
+                    socket.display()
+                ),
+                || UnixStream::connect(&socket).is_ok(),
+            );
         }
         stack
     }
@@ -246,7 +256,10 @@ impl Stack {
                 panic!("{dead} exited while waiting for {what}\n{}", self.logs());
             }
             if Instant::now() > deadline {
-                panic!("timed out after {START_TIMEOUT:?} waiting for {what}\n{}", self.logs());
+                panic!(
+                    "timed out after {START_TIMEOUT:?} waiting for {what}\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -273,11 +286,18 @@ impl Stack {
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
         entries.sort();
-        for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+        for path in entries
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(40)..];
-            out.push_str(&format!("----- {} (last {} lines) -----\n", path.display(), tail.len()));
+            out.push_str(&format!(
+                "----- {} (last {} lines) -----\n",
+                path.display(),
+                tail.len()
+            ));
             for line in tail {
                 out.push_str(line);
                 out.push('\n');
@@ -296,14 +316,18 @@ impl Stack {
         text: &str,
     ) -> String {
         let mut stream = UnixStream::connect(self.ingest_socket(platform)).expect("ingest socket");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         let line = serde_json::json!({
             "streamerId": streamer_id, "user": user, "text": text,
             "isVip": false, "isSub": false, "isMod": false,
         });
         writeln!(stream, "{line}").expect("write to the ingest socket");
         let mut reply = String::new();
-        BufReader::new(stream).read_line(&mut reply).expect("ingest reply");
+        BufReader::new(stream)
+            .read_line(&mut reply)
+            .expect("ingest reply");
         let v: serde_json::Value = serde_json::from_str(&reply)
             .unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"));
         assert_eq!(v["ok"], true, "ingest refused the message: {reply}");
@@ -314,7 +338,11 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("CrossChat stack logs ({}):\n{}", self.dir.path().display(), self.logs());
+            eprintln!(
+                "CrossChat stack logs ({}):\n{}",
+                self.dir.path().display(),
+                self.logs()
+            );
         }
         self.stop_gateway();
         for child in &mut self.ingests {

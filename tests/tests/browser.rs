@@ -40,7 +40,10 @@ async fn feed_lines(client: &Client, list: &str) -> Vec<Value> {
             time: li.querySelector('.ts').textContent,
         }}));"#
     );
-    let v = client.execute(&script, vec![]).await.expect("read the feed");
+    let v = client
+        .execute(&script, vec![])
+        .await
+        .expect("read the feed");
     v.as_array().cloned().unwrap_or_default()
 }
 
@@ -66,7 +69,10 @@ async fn wait_text_contains(client: &Client, id: &str, needle: &str) {
         json!(id),
         json!(needle)
     );
-    let what = format!("#{id} to say {needle:?} (it says {:?})", text_of(client, id).await);
+    let what = format!(
+        "#{id} to say {needle:?} (it says {:?})",
+        text_of(client, id).await
+    );
     wait_js(client, &script, &what, WAIT).await;
 }
 
@@ -75,12 +81,21 @@ async fn wait_connection(client: &Client, state: &str, timeout: Duration) {
         "return document.getElementById('conn').dataset.state === {};",
         json!(state)
     );
-    wait_js(client, &script, &format!("the connection state {state:?}"), timeout).await;
+    wait_js(
+        client,
+        &script,
+        &format!("the connection state {state:?}"),
+        timeout,
+    )
+    .await;
 }
 
 /// Registers through the form (checking the client-side rule on the way), logs out, logs in.
 async fn sign_up_and_log_in(client: &Client, base: &str, username: &str, password: &str) {
-    client.goto(&format!("{base}/")).await.expect("open the landing page");
+    client
+        .goto(&format!("{base}/"))
+        .await
+        .expect("open the landing page");
     find(client, "//a[normalize-space()='Start streaming']")
         .await
         .click()
@@ -126,7 +141,11 @@ async fn simulate(
             "return document.getElementById(document.evaluate(\"//label[normalize-space()='{badge}']\", \
              document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue.htmlFor).checked;"
         );
-        let checked = client.execute(&script, vec![]).await.expect("read a toggle") == json!(true);
+        let checked = client
+            .execute(&script, vec![])
+            .await
+            .expect("read a toggle")
+            == json!(true);
         if checked != want {
             find(client, &format!("//label[normalize-space()='{badge}']"))
                 .await
@@ -151,7 +170,10 @@ async fn simulate(
     assert_eq!(set, json!(colour));
 
     client
-        .execute("document.getElementById('sim-status').textContent = '';", vec![])
+        .execute(
+            "document.getElementById('sim-status').textContent = '';",
+            vec![],
+        )
         .await
         .unwrap();
     let message = find(client, &by_label("Message")).await;
@@ -169,7 +191,11 @@ async fn simulate(
         )
         .await
         .unwrap();
-    assert_eq!(after, json!(["", user]), "after sending, only the text is cleared");
+    assert_eq!(
+        after,
+        json!(["", user]),
+        "after sending, only the text is cleared"
+    );
 }
 
 /// Posts messages through the producer routes from inside the page (same session cookie).
@@ -217,16 +243,53 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
     wait_text_contains(c, "control-status", "Stream started").await;
 
     // One message per platform, each with badges and a colour, sent by clicking and typing.
-    simulate(c, "Twitch", "alice_t", &["VIP", "SUB"], "#ff4500", "hello from twitch").await;
-    simulate(c, "YouTube", "bob_yt", &["MOD"], "#1e90ff", "hello from youtube").await;
+    simulate(
+        c,
+        "Twitch",
+        "alice_t",
+        &["VIP", "SUB"],
+        "#ff4500",
+        "hello from twitch",
+    )
+    .await;
+    simulate(
+        c,
+        "YouTube",
+        "bob_yt",
+        &["MOD"],
+        "#1e90ff",
+        "hello from youtube",
+    )
+    .await;
     simulate(c, "Kick", "carol_k", &["SUB"], "#2ecc71", "hello from kick").await;
     wait_feed_len(c, "#feed", 3, "three messages in the live feed").await;
 
     let lines = feed_lines(c, "#feed").await;
     let expect = [
-        ("T", "Twitch", vec!["VIP", "SUB"], "alice_t", "rgb(255, 69, 0)", "hello from twitch"),
-        ("YT", "YouTube", vec!["MOD"], "bob_yt", "rgb(30, 144, 255)", "hello from youtube"),
-        ("K", "Kick", vec!["SUB"], "carol_k", "rgb(46, 204, 113)", "hello from kick"),
+        (
+            "T",
+            "Twitch",
+            vec!["VIP", "SUB"],
+            "alice_t",
+            "rgb(255, 69, 0)",
+            "hello from twitch",
+        ),
+        (
+            "YT",
+            "YouTube",
+            vec!["MOD"],
+            "bob_yt",
+            "rgb(30, 144, 255)",
+            "hello from youtube",
+        ),
+        (
+            "K",
+            "Kick",
+            vec!["SUB"],
+            "carol_k",
+            "rgb(46, 204, 113)",
+            "hello from kick",
+        ),
     ];
     for (mark, platform, badges, user, colour, text) in expect {
         let line = lines
@@ -266,7 +329,11 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
         )
         .await
         .unwrap();
-    assert_eq!(probe, json!([0, 0, 0]), "[img in feed, img src=x anywhere, alert calls]");
+    assert_eq!(
+        probe,
+        json!([0, 0, 0]),
+        "[img in feed, img src=x anywhere, alert calls]"
+    );
     assert!(c.get_alert_text().await.is_err(), "no alert may be open");
 
     // A livelier feed for the screenshot (through the same producer routes, from the page).
@@ -306,25 +373,65 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
     wait_feed_len(c, "#feed", 0, "an empty live feed after archiving").await;
 
     click_button(c, "History").await;
-    let count_cell = find(c, "//table[@id='sessions-table']//tbody/tr[1]/td[contains(@class,'message-count')]").await;
+    let count_cell = find(
+        c,
+        "//table[@id='sessions-table']//tbody/tr[1]/td[contains(@class,'message-count')]",
+    )
+    .await;
     assert_eq!(count_cell.text().await.unwrap(), "12");
-    let row_text = find(c, "//table[@id='sessions-table']//tbody/tr[1]").await.text().await.unwrap();
-    assert!(!row_text.contains("Live now"), "the archived session has ended: {row_text}");
-    find(c, "//table[@id='sessions-table']//tbody/tr[1]//button[normalize-space()='View transcript']")
+    let row_text = find(c, "//table[@id='sessions-table']//tbody/tr[1]")
         .await
-        .click()
+        .text()
         .await
         .unwrap();
+    assert!(
+        !row_text.contains("Live now"),
+        "the archived session has ended: {row_text}"
+    );
+    find(
+        c,
+        "//table[@id='sessions-table']//tbody/tr[1]//button[normalize-space()='View transcript']",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     wait_feed_len(c, "#transcript", 12, "the whole transcript").await;
     let transcript = feed_lines(c, "#transcript").await;
-    let mut live_texts: Vec<_> = live.iter().map(|l| (l["id"].clone(), l["text"].clone(), l["colour"].clone(), l["mark"].clone())).collect();
-    let mut archived: Vec<_> = transcript.iter().map(|l| (l["id"].clone(), l["text"].clone(), l["colour"].clone(), l["mark"].clone())).collect();
+    let mut live_texts: Vec<_> = live
+        .iter()
+        .map(|l| {
+            (
+                l["id"].clone(),
+                l["text"].clone(),
+                l["colour"].clone(),
+                l["mark"].clone(),
+            )
+        })
+        .collect();
+    let mut archived: Vec<_> = transcript
+        .iter()
+        .map(|l| {
+            (
+                l["id"].clone(),
+                l["text"].clone(),
+                l["colour"].clone(),
+                l["mark"].clone(),
+            )
+        })
+        .collect();
     live_texts.sort_by_key(|t| t.0.to_string());
     archived.sort_by_key(|t| t.0.to_string());
-    assert_eq!(archived, live_texts, "the transcript shows the same messages, in the same style");
+    assert_eq!(
+        archived, live_texts,
+        "the transcript shows the same messages, in the same style"
+    );
     wait_text_contains(c, "transcript-meta", "12 messages").await;
     let imgs = c
-        .execute("return document.querySelectorAll('#transcript img').length;", vec![])
+        .execute(
+            "return document.querySelectorAll('#transcript img').length;",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(imgs, json!(0));
@@ -355,7 +462,15 @@ async fn the_dashboard_survives_a_gateway_restart() {
     sign_up_and_log_in(c, &base, &username, "correct horse battery").await;
     click_button(c, "Start New Stream").await;
     wait_text_contains(c, "session-title", "Live now").await;
-    simulate(c, "Twitch", "before", &[], "#ff4500", "sent before the restart").await;
+    simulate(
+        c,
+        "Twitch",
+        "before",
+        &[],
+        "#ff4500",
+        "sent before the restart",
+    )
+    .await;
     wait_feed_len(c, "#feed", 1, "the first message").await;
 
     let me = c
@@ -376,13 +491,21 @@ async fn the_dashboard_survives_a_gateway_restart() {
     );
 
     // Sent while the gateway is down: straight into the ingest, so it waits in the ring.
-    let id = stack.produce_via_ingest("kick", &streamer_id, "during", "sent while the gateway was down");
+    let id = stack.produce_via_ingest(
+        "kick",
+        &streamer_id,
+        "during",
+        "sent while the gateway was down",
+    );
 
     stack.start_gateway();
     // 1 s doubling with jitter: well within 30 s unless the page stopped trying.
     wait_connection(c, "live", Duration::from_secs(30)).await;
     let selector = format!("#feed .msg[data-id=\"{id}\"]");
-    let script = format!("return document.querySelectorAll({}).length === 1;", json!(selector));
+    let script = format!(
+        "return document.querySelectorAll({}).length === 1;",
+        json!(selector)
+    );
     wait_js(c, &script, "the message sent during the restart", WAIT).await;
 
     // A later duplicate (replay after `since`, or a second join) would show up within a moment.
@@ -396,7 +519,15 @@ async fn the_dashboard_survives_a_gateway_restart() {
     assert_eq!(lines.len(), 2, "nothing doubled or lost: {lines:#?}");
 
     // And the feed is live again.
-    simulate(c, "YouTube", "after", &[], "#1e90ff", "sent after the restart").await;
+    simulate(
+        c,
+        "YouTube",
+        "after",
+        &[],
+        "#1e90ff",
+        "sent after the restart",
+    )
+    .await;
     wait_feed_len(c, "#feed", 3, "the message sent after the restart").await;
 
     browser.quit().await;
@@ -408,7 +539,9 @@ async fn the_dashboard_sends_a_visitor_without_a_session_to_log_in() {
     let stack = Stack::start();
     let browser = Browser::start(1280, 720).await;
     let c = &browser.client;
-    c.goto(&format!("{}/dashboard", stack.base_url)).await.unwrap();
+    c.goto(&format!("{}/dashboard", stack.base_url))
+        .await
+        .unwrap();
     wait_path(c, "/login").await;
     find(c, &button("Log in")).await;
     find(c, &by_label("Username")).await;
@@ -422,7 +555,9 @@ async fn the_dashboard_sends_a_visitor_without_a_session_to_log_in() {
     // first test reads a log that really records errors.
     let errors = browser.console_errors();
     assert!(
-        errors.iter().any(|e| e.contains("/api/auth/login") && e.contains("401")),
+        errors
+            .iter()
+            .any(|e| e.contains("/api/auth/login") && e.contains("401")),
         "the browser log should show the 401 of the login: {errors:#?}"
     );
     browser.quit().await;
