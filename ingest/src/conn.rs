@@ -2,7 +2,7 @@
 //! exactly one reply line per request out, in order, with pipelining.
 //!
 //! Two halves run concurrently in the connection's task:
-//! - the **read half** reads whatever the peer has sent (up to 128 KiB at a time), cuts it into
+//! - the **read half** reads whatever the peer has sent (16 KiB at a time, more for long lines), cuts it into
 //!   lines, normalises each one on the spot (cheap, CPU only), appends the accepted ones to a
 //!   [`Batch`] and submits it to the ring writer, then queues the batch's bookkeeping for the
 //!   reply half. A line over [`MAX_LINE`] is discarded as it streams by (never buffered whole)
@@ -27,8 +27,14 @@ use crate::reply;
 use crate::stats::{Stats, Tally};
 use crate::writer::{Batch, Outcome, WriterHandle};
 
-/// Read buffer size: room for one whole maximal line plus the next read.
-const READ_BUF: usize = 2 * MAX_LINE;
+/// Largest read buffer: room for one whole maximal line plus the next read.
+const READ_BUF_MAX: usize = 2 * MAX_LINE;
+/// Starting read buffer: enough for dozens of ordinary requests per read. It grows (up to
+/// [`READ_BUF_MAX`]) only for a peer that sends long lines, so a short-lived connection — the
+/// gateway opens one per request — costs little memory.
+const READ_BUF_START: usize = 16 * 1024;
+/// Grow the read buffer when less than this is free after the partial line.
+const READ_MIN_FREE: usize = 4 * 1024;
 /// Batches in flight per connection between reading and replying.
 pub const PIPELINE_DEPTH: usize = 4;
 
@@ -132,7 +138,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<Pending>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
-    let mut buf = vec![0u8; READ_BUF];
+    let mut buf = vec![0u8; READ_BUF_START];
     let (mut start, mut end) = (0usize, 0usize);
     // True while the rest of an over-long line streams by.
     let mut discarding = false;
@@ -141,10 +147,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
         if start == end {
             (start, end) = (0, 0);
         } else if start > 0 {
-            // Keep the partial line (at most MAX_LINE bytes) at the front; READ_BUF leaves at
-            // least MAX_LINE bytes free after it.
+            // Keep the partial line (at most MAX_LINE bytes) at the front.
             buf.copy_within(start..end, 0);
             (start, end) = (0, end - start);
+        }
+        if buf.len() - end < READ_MIN_FREE && buf.len() < READ_BUF_MAX {
+            // At READ_BUF_MAX a partial line of at most MAX_LINE bytes leaves MAX_LINE free.
+            buf.resize((buf.len() * 2).min(READ_BUF_MAX), 0);
         }
         let read = tokio::select! {
             // Stop first: a peer that always has more to send must not keep us reading.
@@ -203,9 +212,9 @@ async fn write_replies<W: AsyncWrite + Unpin>(
     writer: W,
     ctx: &ConnCtx,
 ) -> Tally {
-    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+    let mut out = BufWriter::with_capacity(16 * 1024, writer);
     let mut total = Tally::default();
-    let mut line = Vec::with_capacity(64 * 1024);
+    let mut line = Vec::new();
     loop {
         // Replies are flushed exactly when the next step would wait: the peer never waits for
         // a reply we hold, and a pipelining peer gets them in large writes.
