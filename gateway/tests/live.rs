@@ -222,6 +222,17 @@ async fn messages_are_persisted_then_pushed_in_order_and_archived() {
     assert_eq!(v["type"], "stream");
     assert_eq!(v["status"], "ended");
     assert_eq!(v["session"]["messageCount"], 3);
+    let (s, _, metrics) = http(gw.addr, "GET", "/metrics", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(
+        metrics.contains("crosschat_pump_persisted_total 3\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("crosschat_ring_depth 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("crosschat_ws_subscribers 1\n"),
+        "{metrics}"
+    );
     let sid = r["session"]["id"].as_str().unwrap();
     let t = gw
         .get(&format!("/api/messages?session={sid}"), &cookie)
@@ -521,6 +532,11 @@ async fn a_subscriber_that_stops_reading_is_closed_with_1013_and_others_keep_up(
         }
     };
     assert_eq!(code, 1013);
+    let (_, _, metrics) = http(gw.addr, "GET", "/metrics", &[], "").await;
+    assert!(
+        metrics.contains("crosschat_ws_slow_closed_total 1\n"),
+        "{metrics}"
+    );
     assert!(got < total, "the slow one was cut off ({got} of {total})");
     println!("slow subscriber got {got} of {total} frames before its 1013 close");
     gw.stop().await;

@@ -5,10 +5,12 @@
 //! * [`messages`]: the active chat log and archived transcripts
 //! * [`producers`]: the simulator's producer routes, forwarded to the ingest sockets
 //! * [`health`]: liveness and readiness
+//! * [`metrics`]: Prometheus text for the pump, sockets and segment
 
 pub mod auth;
 pub mod health;
 pub mod messages;
+pub mod metrics;
 pub mod producers;
 pub mod stream;
 
@@ -40,6 +42,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .or(producers::routes(state.clone()))
         .unify()
         .or(health::routes(state.clone()))
+        .unify()
+        .or(metrics::routes(state.clone()))
         .unify()
         .or(crate::ws::routes(state))
         .unify();
