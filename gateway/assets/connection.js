@@ -84,6 +84,14 @@ export class Connection {
     if (this.ws) this.ws.close(1000, 'leaving');
   }
 
+  /** The server confirmed the join: messages flow. */
+  joined() {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    this.setState({ kind: 'live' });
+    clearTimeout(this.healthyTimer);
+    this.healthyTimer = setTimeout(() => { this.attempt = 0; }, HEALTHY_MS);
+  }
+
   send(obj) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(obj));
@@ -111,9 +119,7 @@ export class Connection {
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
       clearTimeout(this.connectTimer);
-      this.setState({ kind: 'live' });
-      clearTimeout(this.healthyTimer);
-      this.healthyTimer = setTimeout(() => { this.attempt = 0; }, HEALTHY_MS);
+      // Not "live" yet: that is when the server confirms the join (see joined()).
       this.onOpen(ws);
     });
     ws.addEventListener('message', (ev) => {

@@ -99,6 +99,7 @@ async function control(action) {
   const status = $('control-status');
   const start = $('start-stream');
   const end = $('end-stream');
+  clearTimeout(control.fade);
   controlBusy = true;
   start.disabled = true;
   end.disabled = true;
@@ -120,6 +121,8 @@ async function control(action) {
     }
     controlBusy = false;
     renderSession();
+    clearTimeout(control.fade);
+    control.fade = setTimeout(() => { status.textContent = ''; }, 8000);
     await reloadLive();
     refreshSessions().catch(() => {});
   } catch (err) {
@@ -254,6 +257,9 @@ function onFrame(frame) {
     case 'chat:message':
       onChatMessage(frame.message);
       break;
+    case 'joined':
+      conn.joined();
+      break;
     case 'stream':
       onStreamEvent(frame);
       break;
@@ -352,7 +358,8 @@ async function main() {
   refreshSessions().catch((err) => {
     if (!handleAuthLoss(err)) $('session-title').textContent = 'Could not load your stream.';
   });
-  setInterval(renderSession, 15000);
+  // Keeps "Session started … · 12 min" current.
+  setInterval(renderSession, 1000);
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   conn = new Connection({

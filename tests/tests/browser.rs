@@ -379,6 +379,7 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
     )
     .await;
     assert_eq!(count_cell.text().await.unwrap(), "12");
+    browser.screenshot(&e2e.join("history.png")).await;
     let row_text = find(c, "//table[@id='sessions-table']//tbody/tr[1]")
         .await
         .text()
