@@ -564,3 +564,49 @@ async fn the_dashboard_sends_a_visitor_without_a_session_to_log_in() {
     browser.quit().await;
     drop(stack);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_follows_new_messages_unless_the_reader_scrolled_up() {
+    let stack = Stack::start();
+    let browser = Browser::start(1280, 720).await;
+    let c = &browser.client;
+    let username = unique_name("scroller");
+    sign_up_and_log_in(c, &stack.base_url, &username, "correct horse battery").await;
+
+    let burst: Vec<Value> = (0..40)
+        .map(|i| json!(["twitch", {"user": "chatty", "text": format!("line {i}")}]))
+        .collect();
+    post_from_page(c, Value::Array(burst)).await;
+    wait_feed_len(c, "#feed", 40, "forty messages").await;
+    let at_bottom = "const f = document.getElementById('feed'); \
+                     return f.scrollHeight - f.scrollTop - f.clientHeight <= 48;";
+    wait_js(c, at_bottom, "the feed to follow the newest message", WAIT).await;
+
+    // Scrolled up, a new message does not move the view: a pill offers to jump instead.
+    c.execute(
+        "const f = document.getElementById('feed'); f.scrollTop = 0; f.dispatchEvent(new Event('scroll'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    post_from_page(c, json!([["kick", {"user": "late", "text": "a new one"}]])).await;
+    wait_feed_len(c, "#feed", 41, "the new message").await;
+    let pill = find(c, "//button[starts-with(normalize-space(), '1 new message')]").await;
+    let top = c
+        .execute("return document.getElementById('feed').scrollTop;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(top, json!(0), "the view stayed where the reader was");
+
+    pill.click().await.unwrap();
+    wait_js(c, at_bottom, "the pill to jump to the newest message", WAIT).await;
+    wait_js(
+        c,
+        "return document.getElementById('new-pill').hidden;",
+        "the pill to go away",
+        WAIT,
+    )
+    .await;
+    browser.quit().await;
+    drop(stack);
+}
