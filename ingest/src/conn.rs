@@ -35,6 +35,9 @@ const READ_BUF_MAX: usize = 2 * MAX_LINE;
 const READ_BUF_START: usize = 16 * 1024;
 /// Grow the read buffer when less than this is free after the partial line.
 const READ_MIN_FREE: usize = 4 * 1024;
+/// A read that fills the whole free space means a pipelining peer with more queued: grow to
+/// this, so that each batch (one per read) carries a few hundred requests.
+const READ_BUF_BUSY: usize = 64 * 1024;
 /// Batches in flight per connection between reading and replying.
 pub const PIPELINE_DEPTH: usize = 4;
 
@@ -164,7 +167,11 @@ async fn read_requests<R: AsyncRead + Unpin>(
         let eof = match read {
             Ok(0) => true,
             Ok(n) => {
+                let filled = end + n == buf.len();
                 end += n;
+                if filled && buf.len() < READ_BUF_BUSY {
+                    buf.resize(READ_BUF_BUSY, 0);
+                }
                 false
             }
             Err(e) => {
