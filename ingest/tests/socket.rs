@@ -595,3 +595,42 @@ fn notifies_systemd_and_summarises_refusals_in_the_log() {
         "{stderr}"
     );
 }
+
+/// A peer that sends but never reads its replies cannot keep a stopping ingest alive: the stop
+/// waits a bounded time (`--full-wait-ms` + 10 s) for it, then exits 0 and removes the socket.
+#[test]
+fn a_peer_that_never_reads_replies_does_not_block_the_stop_forever() {
+    let seg = SegGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ing = Ingest::start(&seg.name, "kick", dir.path(), &["--full-wait-ms", "100"]);
+    let _drainer = Drainer::start(seg.open());
+    let client = ing.client();
+    let mut w = client.w.try_clone().unwrap();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sender = std::thread::spawn({
+        let sent = sent.clone();
+        move || loop {
+            let line = message("mute", "never reads") + "\n";
+            if w.write_all(line.as_bytes()).is_err() {
+                return;
+            }
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // Wait until the sender is stuck: the replies filled our receive buffer, so the ingest
+    // stopped reading, and then the requests filled its receive buffer.
+    let mut last = usize::MAX;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = sent.load(Ordering::Relaxed);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    ing.signal("TERM");
+    assert_eq!(ing.wait().code(), Some(0));
+    assert!(!ing.socket.exists());
+    drop(client);
+    sender.join().unwrap();
+}
