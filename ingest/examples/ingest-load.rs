@@ -55,6 +55,19 @@ impl Drop for Proc {
     }
 }
 
+/// Removes the segment and the runtime directory when dropped, also on a panic.
+struct Cleanup {
+    seg: String,
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = shm_layout::remove(&self.seg);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 struct Window {
     acked: AtomicU64,
     waiting: Mutex<bool>,
@@ -71,6 +84,11 @@ fn main() {
     let seg_name = format!("/xchat-load-{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("xchat-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // Declared before the processes, so dropped after them: they are stopped first.
+    let _cleanup = Cleanup {
+        seg: seg_name.clone(),
+        dir: dir.clone(),
+    };
     let seg = Arc::new(Segment::open_or_create(&seg_name).expect("create the segment"));
 
     let mut procs = Vec::new();
@@ -169,8 +187,6 @@ fn main() {
         snap.counters
     );
     drop(procs);
-    let _ = shm_layout::remove(&seg_name);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn line(client: usize, i: usize, pad: usize) -> String {
