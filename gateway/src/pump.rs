@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::rooms::Outbound;
 use crate::state::AppState;
+use crate::store::logs::LogEntry;
 
 /// What the pump has done since start (for `/metrics` and logs).
 #[derive(Debug, Default)]
@@ -86,12 +87,98 @@ impl Drop for Pump {
     }
 }
 
-/// `{"type":"chat:message","message":{…}}`.
+/// `{"type":"chat:message","message":{…}}` for a message read back from a log.
 pub fn chat_frame(m: &ChatMessage) -> Outbound {
     let json = String::from_utf8(m.to_json()).expect("serde_json writes UTF-8");
+    frame_around(m.id, &json)
+}
+
+fn frame_around(id: Uuid, json: &str) -> Outbound {
+    const HEAD: &str = r#"{"type":"chat:message","message":"#;
+    let mut f = String::with_capacity(HEAD.len() + json.len() + 1);
+    f.push_str(HEAD);
+    f.push_str(json);
+    f.push('}');
     Outbound::Chat {
-        id: m.id,
-        frame: format!(r#"{{"type":"chat:message","message":{json}}}"#).into(),
+        id,
+        frame: f.into(),
+    }
+}
+
+/// A message taken from a slot: what the pump needs to persist and push it. Its JSON is the slot's
+/// own bytes (the ingest's serialisation), checked to be exactly a [`ChatMessage`] — so the
+/// pump neither re-serialises it for the log nor for the browsers.
+#[derive(Debug, Clone)]
+pub struct Pumped {
+    /// Message id.
+    pub id: Uuid,
+    /// Its streamer.
+    pub streamer_id: Uuid,
+    /// One line of JSON (no newline), valid UTF-8.
+    pub json: bytes::Bytes,
+}
+
+impl LogEntry for Pumped {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn streamer(&self) -> Uuid {
+        self.streamer_id
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.json);
+    }
+}
+
+/// The fields of a [`ChatMessage`], and nothing else: a payload with unknown fields is refused, so
+/// the bytes stored and pushed verbatim are a normalised message. Strings are borrowed when they
+/// have no escapes.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)] // read only to validate
+struct Strict<'a> {
+    id: Uuid,
+    streamer_id: Uuid,
+    #[serde(borrow)]
+    user: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    text: std::borrow::Cow<'a, str>,
+    platform: shm_layout::Platform,
+    timestamp: u64,
+    is_vip: bool,
+    is_sub: bool,
+    is_mod: bool,
+    #[serde(default, borrow)]
+    color: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Pumped {
+    /// Validates a slot's payload and keeps its bytes.
+    pub fn from_slot(bytes: &[u8]) -> Result<Pumped, String> {
+        let s: Strict<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let (id, streamer_id) = (s.id, s.streamer_id);
+        let json = if bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
+            // Pretty-printed by some other writer: one line is needed, so re-serialise.
+            let m = ChatMessage::from_json(bytes).map_err(|e| e.to_string())?;
+            bytes::Bytes::from(m.to_json())
+        } else {
+            bytes::Bytes::copy_from_slice(bytes)
+        };
+        // Parsed JSON is UTF-8 throughout (serde_json checks string contents; the rest is ASCII).
+        std::str::from_utf8(&json).map_err(|e| e.to_string())?;
+        Ok(Pumped {
+            id,
+            streamer_id,
+            json,
+        })
+    }
+
+    /// The frame pushed to the room.
+    pub fn frame(&self) -> Outbound {
+        // Checked in `from_slot`.
+        frame_around(self.id, std::str::from_utf8(&self.json).unwrap_or("{}"))
     }
 }
 
@@ -103,7 +190,7 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         cfg.max_batch
     };
     let mut backoff = Duration::from_millis(50);
-    let mut msgs: Vec<ChatMessage> = Vec::new();
+    let mut msgs: Vec<Pumped> = Vec::new();
     tracing::info!(
         interval_ms = cfg.interval.as_millis() as u64,
         max_batch = cfg.max_batch,
@@ -117,7 +204,7 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         msgs.clear();
         let mut bad = 0u64;
         let end = reader.peek(max, |seq, slot| match slot {
-            Ok(bytes) => match ChatMessage::from_json(bytes) {
+            Ok(bytes) => match Pumped::from_slot(bytes) {
                 Ok(m) => msgs.push(m),
                 Err(e) => {
                     bad += 1;
@@ -133,7 +220,7 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         // Push only what is now on disk, grouped per room, in ring order.
         let mut rooms: Vec<(Uuid, Vec<Outbound>)> = Vec::new();
         for m in &report.persisted {
-            let frame = chat_frame(m);
+            let frame = m.frame();
             match rooms.iter_mut().find(|(s, _)| *s == m.streamer_id) {
                 Some((_, v)) => v.push(frame),
                 None => rooms.push((m.streamer_id, vec![frame])),
@@ -172,4 +259,57 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         );
     }
     tracing::info!("pump stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shm_layout::Platform;
+
+    fn sample() -> ChatMessage {
+        ChatMessage {
+            id: Uuid::new_v4(),
+            streamer_id: Uuid::new_v4(),
+            user: "ann \"the\" viewer".into(),
+            text: "héllo\\n <b>".into(),
+            platform: Platform::YouTube,
+            timestamp: 7,
+            is_vip: false,
+            is_sub: true,
+            is_mod: false,
+            color: Some("#abcdef".into()),
+        }
+    }
+
+    #[test]
+    fn slot_bytes_are_kept_verbatim_when_they_are_a_chat_message() {
+        let m = sample();
+        let bytes = m.to_json();
+        let p = Pumped::from_slot(&bytes).unwrap();
+        assert_eq!(&p.json[..], &bytes[..]);
+        assert_eq!((p.id, p.streamer_id), (m.id, m.streamer_id));
+        let Outbound::Chat { frame, .. } = p.frame() else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(v["type"], "chat:message");
+        assert_eq!(
+            serde_json::from_value::<ChatMessage>(v["message"].clone()).unwrap(),
+            m
+        );
+    }
+
+    #[test]
+    fn other_payloads_are_refused_or_normalised() {
+        let m = sample();
+        let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        v["extra"] = "<script>".into();
+        assert!(Pumped::from_slot(v.to_string().as_bytes()).is_err());
+        assert!(Pumped::from_slot(b"not json").is_err());
+        assert!(Pumped::from_slot(br#"{"id":"x"}"#).is_err());
+        let pretty = serde_json::to_vec_pretty(&m).unwrap();
+        let p = Pumped::from_slot(&pretty).unwrap();
+        assert!(!p.json.contains(&b'\n'));
+        assert_eq!(ChatMessage::from_json(&p.json).unwrap(), m);
+    }
 }

@@ -80,6 +80,31 @@ impl UserLog {
     }
 }
 
+/// A message as the logs see it: its id, its streamer, and its JSON line.
+pub trait LogEntry {
+    /// The message id (the dedupe key).
+    fn id(&self) -> Uuid;
+    /// Whose log it goes to.
+    fn streamer(&self) -> Uuid;
+    /// Appends the message's JSON (one line, no newline) to `out`.
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+impl LogEntry for ChatMessage {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn streamer(&self) -> Uuid {
+        self.streamer_id
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        // A struct of strings, numbers and bools always serialises.
+        serde_json::to_writer(out, self).expect("message serialises");
+    }
+}
+
 /// All chat logs of a data directory.
 pub struct LogStore {
     dir: PathBuf,
@@ -160,18 +185,18 @@ impl LogStore {
     /// Appends the messages of one streamer that its log has not seen yet, in one write, then
     /// `fdatasync`s (with `--fsync cycle`). Returns the indices into `msgs` of the messages written.
     /// On an error nothing was appended (a partial write is cut off again) and the caller retries.
-    pub fn append(&self, user: Uuid, msgs: &[ChatMessage]) -> io::Result<Vec<usize>> {
+    pub fn append<T: LogEntry>(&self, user: Uuid, msgs: &[&T]) -> io::Result<Vec<usize>> {
         let log = self.user_log(user);
         let mut log = Self::lock(&log);
-        let mut buf = Vec::with_capacity(msgs.len() * 200);
+        let mut buf = Vec::with_capacity(msgs.len() * 400);
         let mut fresh = Vec::new();
         let mut in_batch = HashSet::new();
         for (i, m) in msgs.iter().enumerate() {
-            if log.recent.contains(&m.id) || !in_batch.insert(m.id) {
+            let id = m.id();
+            if log.recent.contains(&id) || !in_batch.insert(id) {
                 continue;
             }
-            // A struct of strings, numbers and bools always serialises.
-            serde_json::to_writer(&mut buf, m).expect("message serialises");
+            m.write_json(&mut buf);
             buf.push(b'\n');
             fresh.push(i);
         }
@@ -209,7 +234,7 @@ impl LogStore {
         log.len += buf.len() as u64;
         log.count += fresh.len() as u64;
         for &i in &fresh {
-            log.recent.insert(msgs[i].id);
+            log.recent.insert(msgs[i].id());
         }
         Ok(fresh)
     }
@@ -354,6 +379,10 @@ mod tests {
     use super::*;
     use shm_layout::Platform;
 
+    fn refs(v: &[ChatMessage]) -> Vec<&ChatMessage> {
+        v.iter().collect()
+    }
+
     pub(crate) fn msg(streamer: Uuid, text: &str) -> ChatMessage {
         ChatMessage {
             id: Uuid::new_v4(),
@@ -375,12 +404,12 @@ mod tests {
         let user = Uuid::new_v4();
         let batch: Vec<_> = (0..10).map(|i| msg(user, &format!("m{i}"))).collect();
         let store = LogStore::open(dir.path(), true, &HashMap::new()).unwrap();
-        assert_eq!(store.append(user, &batch[..6]).unwrap().len(), 6);
+        assert_eq!(store.append(user, &refs(&batch[..6])).unwrap().len(), 6);
         // The same batch again (a crash before commit): only the 4 new ones.
-        assert_eq!(store.append(user, &batch).unwrap(), vec![6, 7, 8, 9]);
+        assert_eq!(store.append(user, &refs(&batch)).unwrap(), vec![6, 7, 8, 9]);
         drop(store);
         let store = LogStore::open(dir.path(), true, &HashMap::new()).unwrap();
-        assert!(store.append(user, &batch).unwrap().is_empty());
+        assert!(store.append(user, &refs(&batch)).unwrap().is_empty());
         let read = read_messages(&store.path(&active_name(user))).unwrap();
         assert_eq!(read, batch);
     }
@@ -409,7 +438,7 @@ mod tests {
         let session = Uuid::new_v4();
         let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
         let batch: Vec<_> = (0..3).map(|i| msg(user, &format!("m{i}"))).collect();
-        store.append(user, &batch).unwrap();
+        store.append(user, &refs(&batch)).unwrap();
         let log = store.user_log(user);
         let (name, count) = store
             .archive(&mut LogStore::lock(&log), user, session)
@@ -419,9 +448,7 @@ mod tests {
         assert!(!store.path(&active_name(user)).exists());
         // A repeat after archiving is still skipped; a new message starts a fresh active log.
         let next = msg(user, "next");
-        let fresh = store
-            .append(user, &[batch[0].clone(), next.clone()])
-            .unwrap();
+        let fresh = store.append(user, &[&batch[0], &next]).unwrap();
         assert_eq!(fresh, vec![1]);
         assert_eq!(
             read_messages(&store.path(&active_name(user))).unwrap(),

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use shm_layout::ChatMessage;
 use uuid::Uuid;
 
-use self::logs::{read_messages, LogStore};
+use self::logs::{read_messages, LogEntry, LogStore};
 use self::sessions::SessionStore;
 use self::users::{StreamSession, UserStore};
 
@@ -103,10 +103,10 @@ pub enum EndStreamError {
 }
 
 /// What one pump batch did.
-#[derive(Debug, Default)]
-pub struct BatchReport {
+#[derive(Debug)]
+pub struct BatchReport<T> {
     /// Messages newly written to a log, in batch order (to be pushed to rooms).
-    pub persisted: Vec<ChatMessage>,
+    pub persisted: Vec<T>,
     /// Messages skipped because their log already had their id.
     pub duplicates: usize,
     /// Messages for a `streamerId` with no account (not persisted).
@@ -350,13 +350,19 @@ impl Store {
     /// Messages for streamers without an account are counted and dropped (a local tool must not
     /// create files for made-up ids), with a rate-limited warning. A failing log does not stop the
     /// others: see [`BatchReport::failed`].
-    pub fn persist_batch(&self, msgs: &[ChatMessage]) -> BatchReport {
-        let mut by_user: Vec<(Uuid, Vec<ChatMessage>)> = Vec::new();
-        let mut report = BatchReport::default();
+    pub fn persist_batch<T: LogEntry + Clone>(&self, msgs: &[T]) -> BatchReport<T> {
+        let mut by_user: Vec<(Uuid, Vec<&T>)> = Vec::new();
+        let mut report = BatchReport {
+            persisted: Vec::with_capacity(msgs.len()),
+            duplicates: 0,
+            unknown_streamer: 0,
+            failed: None,
+        };
         for m in msgs {
-            match by_user.iter_mut().find(|(u, _)| *u == m.streamer_id) {
-                Some((_, v)) => v.push(m.clone()),
-                None => by_user.push((m.streamer_id, vec![m.clone()])),
+            let user = m.streamer();
+            match by_user.iter_mut().find(|(u, _)| *u == user) {
+                Some((_, v)) => v.push(m),
+                None => by_user.push((user, vec![m])),
             }
         }
         for (user, batch) in by_user {
