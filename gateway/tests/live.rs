@@ -494,8 +494,8 @@ async fn a_subscriber_that_stops_reading_is_closed_with_1013_and_others_keep_up(
     let mut fast = gw.ws(&cookie).await;
     join(&mut fast, id, None).await;
 
-    // Enough traffic to fill the socket buffers and then the 1024-frame queue: ~1 KiB frames.
-    let total = 20_000;
+    // Enough traffic to fill the socket buffers and then the 8192-frame queue: ~1 KiB frames.
+    let total = 40_000;
     let text = "y".repeat(900);
     let writer = {
         let seg = gw.segment.clone();
