@@ -111,11 +111,6 @@ export class Connection {
       return;
     }
     this.ws = ws;
-    clearTimeout(this.connectTimer);
-    this.connectTimer = setTimeout(() => {
-      if (ws.readyState === WebSocket.CONNECTING) ws.close();
-    }, CONNECT_TIMEOUT_MS);
-
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
       clearTimeout(this.connectTimer);
@@ -128,23 +123,38 @@ export class Connection {
       try { data = JSON.parse(ev.data); } catch { return; }
       this.onFrame(data);
     });
-    ws.addEventListener('close', (ev) => {
-      if (this.ws !== ws) return;
+    let ended = false;
+    const end = (code) => {
+      if (ended || this.ws !== ws) return;
+      ended = true;
       this.ws = null;
       clearTimeout(this.connectTimer);
       clearTimeout(this.healthyTimer);
       if (this.stopped) return;
-      this.onClosed(ev);
+      this.onClosed({ code });
       if (this.stopped) return;
-      if (ev.code === CLOSE_TRY_AGAIN_LATER) {
+      if (code === CLOSE_TRY_AGAIN_LATER) {
         // Too slow, not broken: rejoin right away (with `since`) without spending a try.
         this.setState({ kind: 'reconnecting', attempt: 1, max: MAX_TRIES, retryAt: Date.now() + 250 });
         this.timer = setTimeout(() => this.open(), 250);
         return;
       }
       this.scheduleReconnect();
+    };
+    ws.addEventListener('close', (ev) => end(ev.code));
+    clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      if (ws.readyState === WebSocket.OPEN) return;
+      ws.close();
+      end(1006);
+    }, CONNECT_TIMEOUT_MS);
+    // Chromium reports a refused connection with 'error' (readyState already CLOSED) and may
+    // deliver 'close' only much later, if at all: do not wait for it.
+    ws.addEventListener('error', () => {
+      setTimeout(() => {
+        if (ws.readyState === WebSocket.CLOSED) end(1006);
+      }, 250);
     });
-    // 'error' is always followed by 'close'; nothing to do here.
   }
 
   scheduleReconnect() {

@@ -499,6 +499,17 @@ async fn the_dashboard_survives_a_gateway_restart() {
         "sent while the gateway was down",
     );
 
+    // Down long enough for several refused tries: the page keeps counting them.
+    let script = "const t = document.getElementById('conn-text').textContent; \
+                  const m = t.match(/try (\\d+) of 10/); return !!m && Number(m[1]) >= 3;";
+    wait_js(
+        c,
+        script,
+        "a third reconnect try while the gateway is down",
+        Duration::from_secs(20),
+    )
+    .await;
+
     stack.start_gateway();
     // 1 s doubling with jitter: well within 30 s unless the page stopped trying.
     wait_connection(c, "live", Duration::from_secs(30)).await;
@@ -591,7 +602,11 @@ async fn the_feed_follows_new_messages_unless_the_reader_scrolled_up() {
     .unwrap();
     post_from_page(c, json!([["kick", {"user": "late", "text": "a new one"}]])).await;
     wait_feed_len(c, "#feed", 41, "the new message").await;
-    let pill = find(c, "//button[starts-with(normalize-space(), '1 new message')]").await;
+    let pill = find(
+        c,
+        "//button[starts-with(normalize-space(), '1 new message')]",
+    )
+    .await;
     let top = c
         .execute("return document.getElementById('feed').scrollTop;", vec![])
         .await
@@ -607,6 +622,83 @@ async fn the_feed_follows_new_messages_unless_the_reader_scrolled_up() {
         WAIT,
     )
     .await;
+    browser.quit().await;
+    drop(stack);
+}
+
+/// The reconnect schedule of the dashboard's connection module, run in the browser with its timers
+/// sped up: 1 s doubling to 30 s with ±20 % jitter, ten tries, then "failed" until Retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_back_off_exponentially_then_give_up_until_retry() {
+    let stack = Stack::start();
+    let browser = Browser::start(1280, 720).await;
+    let c = &browser.client;
+    c.goto(&format!("{}/login", stack.base_url)).await.unwrap();
+    // Nobody listens on this port: every try is refused at once.
+    let dead = format!(
+        "ws://127.0.0.1:{}/api/socket",
+        crosschat_tests::stack::free_port()
+    );
+    let script = r#"
+        const [url, done] = [arguments[0], arguments[arguments.length - 1]];
+        const realSetTimeout = window.setTimeout.bind(window);
+        // Every timer 1000× faster; the waits themselves are read from the reported states.
+        window.setTimeout = (fn, ms, ...rest) => realSetTimeout(fn, Math.ceil((ms || 0) / 1000), ...rest);
+        const states = window.__states = [];
+        import('/assets/connection.js').then(({ Connection }) => {
+          let retried = false;
+          const conn = new Connection({
+            url, onOpen() {}, onFrame() {},
+            onState(s) {
+              states.push({ kind: s.kind, attempt: s.attempt ?? null, wait: s.retryAt ? s.retryAt - Date.now() : null });
+              if (s.kind === 'failed' && !retried) {
+                retried = true;
+                realSetTimeout(() => conn.retry(), 10);
+              } else if (retried && s.kind !== 'failed') {
+                conn.stop();
+                window.__done = true;
+              }
+            },
+          });
+          conn.start();
+          done('started');
+        }, (e) => done(String(e)));
+    "#;
+    let started = c
+        .execute_async(script, vec![json!(dead)])
+        .await
+        .expect("load the connection module");
+    assert_eq!(started, json!("started"));
+    // Chromium reports a refused WebSocket with `error` and may never send `close`: the module
+    // must go on to its next try anyway (it used to wait for `close` forever).
+    let t0 = std::time::Instant::now();
+    wait_js(
+        c,
+        "return window.__done === true;",
+        "ten tries, failed, then Retry",
+        Duration::from_secs(30),
+    )
+    .await;
+    eprintln!("the sped-up schedule took {:?}", t0.elapsed());
+    let states = c.execute("return window.__states;", vec![]).await.unwrap();
+    let states = states.as_array().expect("a list of states").clone();
+    assert_eq!(states[0]["kind"], "connecting", "{states:#?}");
+    for attempt in 1..=10u32 {
+        let s = &states[attempt as usize];
+        assert_eq!(s["kind"], "reconnecting", "{states:#?}");
+        assert_eq!(s["attempt"], attempt, "{states:#?}");
+        let base = (1000u64 << (attempt - 1)).min(30_000) as f64;
+        let wait = s["wait"].as_f64().expect("a wait");
+        assert!(
+            wait >= base * 0.8 - 5.0 && wait <= (base * 1.2).min(30_000.0) + 5.0,
+            "try {attempt} waits {wait} ms; expected about {base} ms ±20 %"
+        );
+    }
+    assert_eq!(states[11]["kind"], "failed", "{states:#?}");
+    assert_eq!(
+        states[12]["kind"], "connecting",
+        "Retry starts over: {states:#?}"
+    );
     browser.quit().await;
     drop(stack);
 }
