@@ -90,6 +90,29 @@ async fn wait_connection(client: &Client, state: &str, timeout: Duration) {
     .await;
 }
 
+/// Every form field has a `<label>`, every button a name from its own text, nothing is an
+/// unlabelled click target: what screen readers (and these tests) rely on.
+async fn assert_labelled(client: &Client, page: &str) {
+    let problems = client
+        .execute(
+            r#"const out = [];
+               for (const el of document.querySelectorAll('input, select, textarea')) {
+                 if (el.type !== 'hidden' && el.labels.length === 0) out.push('field without a label: #' + el.id);
+               }
+               for (const b of document.querySelectorAll('button')) {
+                 if (!b.textContent.trim()) out.push('button without text: #' + b.id);
+               }
+               for (const el of document.querySelectorAll('[onclick], div[tabindex], span[tabindex]')) {
+                 out.push('non-button click target: ' + el.outerHTML.slice(0, 80));
+               }
+               return out;"#,
+            vec![],
+        )
+        .await
+        .expect("inspect the page");
+    assert_eq!(problems, json!([]), "on {page}");
+}
+
 /// Registers through the form (checking the client-side rule on the way), logs out, logs in.
 async fn sign_up_and_log_in(client: &Client, base: &str, username: &str, password: &str) {
     client
@@ -102,6 +125,7 @@ async fn sign_up_and_log_in(client: &Client, base: &str, username: &str, passwor
         .await
         .expect("click Start streaming");
     wait_path(client, "/register").await;
+    assert_labelled(client, "/register").await;
 
     // The client refuses what the server would, with a sentence, before sending anything.
     fill(client, "Username", username).await;
@@ -238,6 +262,7 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
 
     sign_up_and_log_in(c, &base, &username, "correct horse battery").await;
 
+    assert_labelled(c, "/dashboard").await;
     click_button(c, "Start New Stream").await;
     wait_text_contains(c, "session-title", "Live now").await;
     wait_text_contains(c, "control-status", "Stream started").await;
