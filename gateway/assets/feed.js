@@ -89,6 +89,9 @@ export function renderMessage(m) {
   return li;
 }
 
+/** How many recent ids the dedupe remembers. */
+const SEEN_LIMIT = 20000;
+
 /** How close to the bottom (px) still counts as "at the bottom". */
 const STICKY_PX = 48;
 
@@ -109,8 +112,10 @@ export class Feed {
     this.limit = limit;
     /** @type {{id: string, ts: number, node: HTMLLIElement}[]} */
     this.items = [];
-    /** Ids seen since the last clear: also those already dropped from the page by the limit. */
+    /** Recently seen ids (also of lines already dropped from the page), oldest first. */
     this.seen = new Set();
+    /** Messages added since the last clear. */
+    this.total = 0;
     this.unread = 0;
     list.addEventListener('scroll', () => {
       if (this.atBottom()) this.hidePill();
@@ -122,7 +127,7 @@ export class Feed {
     this.refreshEmpty();
   }
 
-  get size() { return this.seen.size; }
+  get size() { return this.total; }
 
   atBottom() {
     const l = this.list;
@@ -159,6 +164,10 @@ export class Feed {
       const id = String(m.id);
       if (this.seen.has(id)) continue;
       this.seen.add(id);
+      this.total += 1;
+      // A replay starts after the last id we have, so only recent ids can come again: keep
+      // enough of them for dedupe without growing for the whole stream.
+      if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
       const node = renderMessage(m);
       if (fresh) node.classList.add('fresh');
       const ts = Number(m.timestamp) || 0;
@@ -187,6 +196,7 @@ export class Feed {
   clear() {
     this.items = [];
     this.seen.clear();
+    this.total = 0;
     this.list.replaceChildren();
     this.hidePill();
     this.refreshEmpty();
