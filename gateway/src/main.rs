@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        let listener = match gateway::bind(config.listen) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!(

@@ -1,8 +1,9 @@
 //! The client side of an ingest's producer socket (`<runtime-dir>/ingest-<platform>.sock`):
 //! newline-delimited JSON, one reply line per request line, in order.
 //!
-//! One connection per request: simple, and a dead or restarted ingest never leaves a stale
-//! pooled connection behind. Every step is bounded by a timeout.
+//! Connections are pooled ([`IngestPool`]); a stale one (the ingest restarted) is detected when
+//! the write fails and replaced, and a written request is never retried. Every exchange is
+//! bounded by a timeout.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -72,43 +73,126 @@ pub enum IngestOutcome {
     Protocol(String),
 }
 
-/// Sends one message to a platform's ingest and returns its verdict.
-pub async fn send(
-    runtime_dir: &Path,
-    platform: Platform,
-    req: &IngestRequest<'_>,
-) -> IngestOutcome {
-    let path = socket_path(runtime_dir, platform);
-    match tokio::time::timeout(INGEST_TIMEOUT, exchange(&path, req)).await {
-        Ok(Ok(Ok(reply))) => classify(reply),
-        Ok(Ok(Err(garbage))) => IngestOutcome::Protocol(garbage),
-        Ok(Err(e)) => {
-            tracing::debug!(socket = %path.display(), error = %e, "ingest socket unusable");
-            IngestOutcome::NotRunning(e.to_string())
+/// Idle connections kept per platform.
+const MAX_IDLE: usize = 32;
+
+type Conn = BufReader<UnixStream>;
+
+/// A small pool of idle connections to each ingest: a connection that answered cleanly is reused
+/// for the next request, so a burst of simulator posts does not pay a connect (and the ingest a
+/// connection set-up) per message. Bounded to [`MAX_IDLE`] per platform.
+pub struct IngestPool {
+    runtime_dir: PathBuf,
+    idle: [std::sync::Mutex<Vec<Conn>>; 3],
+}
+
+fn slot(platform: Platform) -> usize {
+    match platform {
+        Platform::Twitch => 0,
+        Platform::YouTube => 1,
+        Platform::Kick => 2,
+    }
+}
+
+/// How one exchange failed.
+enum Failure {
+    /// Nothing reached the ingest (connect or write failed): safe to retry.
+    NotSent(std::io::Error),
+    /// The request was written but no reply came: the message may or may not be queued.
+    NoReply(std::io::Error),
+    /// The reply line does not parse.
+    Garbage(String),
+}
+
+impl IngestPool {
+    /// An empty pool for the sockets in `runtime_dir`.
+    pub fn new(runtime_dir: &Path) -> IngestPool {
+        IngestPool {
+            runtime_dir: runtime_dir.to_owned(),
+            idle: Default::default(),
         }
-        Err(_) => {
-            IngestOutcome::NotRunning(format!("no answer within {} s", INGEST_TIMEOUT.as_secs()))
+    }
+
+    fn take(&self, platform: Platform) -> Option<Conn> {
+        self.idle[slot(platform)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+    }
+
+    fn give_back(&self, platform: Platform, conn: Conn) {
+        let mut idle = self.idle[slot(platform)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// Sends one message to a platform's ingest and returns its verdict. A pooled connection that
+    /// turns out dead before the request was written (the ingest restarted) is replaced by a
+    /// fresh one; once a request was written it is never sent twice.
+    pub async fn send(&self, platform: Platform, req: &IngestRequest<'_>) -> IngestOutcome {
+        let path = socket_path(&self.runtime_dir, platform);
+        // Serialising strings, bools and a UUID cannot fail.
+        let mut line = serde_json::to_vec(req).expect("request serialises");
+        line.push(b'\n');
+        let attempt = async {
+            if let Some(conn) = self.take(platform) {
+                match exchange(conn, &line).await {
+                    Err((Failure::NotSent(_), _)) => {} // stale: fall through to a fresh one
+                    other => return other,
+                }
+            }
+            let conn = UnixStream::connect(&path)
+                .await
+                .map_err(|e| (Failure::NotSent(e), None))?;
+            exchange(BufReader::new(conn), &line).await
+        };
+        match tokio::time::timeout(INGEST_TIMEOUT, attempt).await {
+            Ok(Ok((reply, conn))) => {
+                self.give_back(platform, conn);
+                classify(reply)
+            }
+            Ok(Err((Failure::Garbage(g), _))) => IngestOutcome::Protocol(g),
+            Ok(Err((Failure::NotSent(e) | Failure::NoReply(e), _))) => {
+                tracing::debug!(socket = %path.display(), error = %e, "ingest socket unusable");
+                IngestOutcome::NotRunning(e.to_string())
+            }
+            Err(_) => IngestOutcome::NotRunning(format!(
+                "no answer within {} s",
+                INGEST_TIMEOUT.as_secs()
+            )),
         }
     }
 }
 
-/// `Err` when the socket is unusable; `Ok(Err(_))` when the reply line does not parse.
-async fn exchange(path: &Path, req: &IngestRequest<'_>) -> std::io::Result<Result<Reply, String>> {
-    let mut stream = UnixStream::connect(path).await?;
-    // Serialising strings, bools and a UUID cannot fail.
-    let mut line = serde_json::to_vec(req).expect("request serialises");
-    line.push(b'\n');
-    stream.write_all(&line).await?;
-    let mut reader = BufReader::new(stream).take(MAX_REPLY);
-    let mut reply = String::new();
-    reader.read_line(&mut reply).await?;
-    if reply.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "the ingest closed the connection without answering",
-        ));
+/// One request line out, one reply line back; the connection is returned for reuse on success.
+async fn exchange(mut conn: Conn, line: &[u8]) -> Result<(Reply, Conn), (Failure, Option<Conn>)> {
+    if let Err(e) = conn.get_mut().write_all(line).await {
+        return Err((Failure::NotSent(e), None));
     }
-    Ok(serde_json::from_str(reply.trim_end()).map_err(|e| format!("{e}: {:?}", reply.trim_end())))
+    let mut reply = String::new();
+    match (&mut conn).take(MAX_REPLY).read_line(&mut reply).await {
+        Ok(0) => {
+            return Err((
+                Failure::NoReply(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the ingest closed the connection without answering",
+                )),
+                None,
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Err((Failure::NoReply(e), None)),
+    }
+    match serde_json::from_str(reply.trim_end()) {
+        Ok(r) => Ok((r, conn)),
+        Err(e) => Err((
+            Failure::Garbage(format!("{e}: {:?}", reply.trim_end())),
+            None,
+        )),
+    }
 }
 
 fn classify(r: Reply) -> IngestOutcome {

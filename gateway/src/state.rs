@@ -23,6 +23,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Where the ingest sockets live (`ingest-<platform>.sock`).
     pub runtime_dir: PathBuf,
+    /// Pooled connections to the ingest sockets.
+    pub ingest: crate::producers::IngestPool,
     /// The shared-memory segment's name (for `/readyz`).
     pub shm_name: String,
     /// The shared-memory segment, once mapped.

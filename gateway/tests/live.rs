@@ -34,7 +34,7 @@ impl Gw {
     async fn start(dir: &std::path::Path, extra: &[&str]) -> Gw {
         let cfg = config(dir, extra);
         let shm = cfg.shm_name.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(gateway::run(cfg, listener, async move {

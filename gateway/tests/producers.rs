@@ -145,3 +145,45 @@ async fn producer_routes_map_the_ingest_verdicts() {
     assert_eq!(r.json["ingest"]["kick"], true);
     assert_eq!(r.json["ingest"]["youtube"], false);
 }
+
+/// An ingest that answers one request per connection and then closes it, as a restarted ingest
+/// leaves the gateway's pooled connections: each reuse must fall back to a fresh connection and
+/// never send a message twice.
+#[tokio::test]
+async fn a_stale_pooled_connection_is_replaced_without_resending() {
+    let (dir, state) = setup().await;
+    let app = app(state.clone());
+    let listener = UnixListener::bind(dir.path().join("run").join("ingest-twitch.sock")).unwrap();
+    let seen = Arc::new(Mutex::new(0usize));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (r, mut w) = stream.into_split();
+            let mut lines = BufReader::new(r).lines();
+            if let Ok(Some(_)) = lines.next_line().await {
+                *count.lock().unwrap() += 1;
+                let reply = format!("{{\"ok\":true,\"id\":\"{}\"}}\n", uuid::Uuid::new_v4());
+                w.write_all(reply.as_bytes()).await.unwrap();
+            }
+            // Dropping both halves closes the connection.
+        }
+    });
+    let (_, cookie) = register_login(&app, "nora").await;
+    for i in 0..5 {
+        let r = post(
+            &app,
+            "/api/producers/twitch",
+            &format!(r#"{{"user":"v","text":"m{i}"}}"#),
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{i}: {}", r.text);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        5,
+        "each message reached the ingest exactly once"
+    );
+}

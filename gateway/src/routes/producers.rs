@@ -11,7 +11,7 @@ use warp::{Filter, Rejection};
 use super::json;
 use crate::auth::{authed, with_state, Authed};
 use crate::error::ApiError;
-use crate::producers::{send, IngestOutcome, IngestRequest};
+use crate::producers::{IngestOutcome, IngestRequest};
 use crate::security::{csrf, json_body};
 use crate::state::State;
 
@@ -78,7 +78,7 @@ async fn produce(
         color: body.color.as_deref(),
     };
     let name = platform.display_name();
-    let err = match send(&state.runtime_dir, platform, &req).await {
+    let err = match state.ingest.send(platform, &req).await {
         IngestOutcome::Accepted(id) => {
             return Ok(json(StatusCode::ACCEPTED, &json!({ "ok": true, "id": id })))
         }
