@@ -16,12 +16,14 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
+// tokio's clock, so that tests can run the heartbeat on paused time.
+use tokio::time::Instant;
 use uuid::Uuid;
 use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::http::{HeaderMap, StatusCode};
@@ -146,7 +148,7 @@ async fn connection(socket: WebSocket, user: Uuid, state: State) {
         abuse: 0,
     };
     let mut last_seen = Instant::now();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
     let end = loop {
         if *shutdown.borrow() {
             break End::Close(1001, "the gateway is shutting down; reconnect in a moment");
