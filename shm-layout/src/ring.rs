@@ -79,7 +79,13 @@ impl Segment {
             // SeqCst pairs with `Reader::commit` (head store, then waiters load): either the reader
             // sees us waiting and bumps `space`, or we see its new head here and do not sleep.
             w.space_waiters.fetch_add(1, SeqCst);
-            if page.tail.0.load(SeqCst) - page.head.0.load(SeqCst) >= CAPACITY {
+            if page
+                .tail
+                .0
+                .load(SeqCst)
+                .saturating_sub(page.head.0.load(SeqCst))
+                >= CAPACITY
+            {
                 sys::futex_wait(&w.space, space_seen, (deadline - now).min(SPACE_POLL));
             }
             w.space_waiters.fetch_sub(1, SeqCst);
