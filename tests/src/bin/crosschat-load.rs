@@ -239,6 +239,7 @@ async fn subscriber(
     joined: Arc<AtomicU64>,
     delivered: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    capacity: usize,
 ) {
     let mut req = format!("{}/api/socket", base.replace("http://", "ws://"))
         .into_client_request()
@@ -252,7 +253,13 @@ async fn subscriber(
     ))
     .await
     .unwrap();
-    let mut local = Received::default();
+    // Sized up front: a set rehashing a million ids mid-run stalls this client for 100 ms+, long
+    // enough for the gateway to cut it off as a slow subscriber (1013).
+    let mut local = Received {
+        latencies_us: Vec::with_capacity(capacity),
+        ids: HashSet::with_capacity(capacity),
+        duplicates: 0,
+    };
     loop {
         let msg = match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
             Err(_) if stop.load(Ordering::Relaxed) => break,
@@ -417,6 +424,11 @@ fn main() {
     let joined = Arc::new(AtomicU64::new(0));
     let delivered = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let capacity = if args.rate == 0 {
+        4_000_000
+    } else {
+        (args.rate as f64 * args.duration.as_secs_f64() * 1.1) as usize
+    };
     let subs: Vec<_> = (0..args.subscribers)
         .map(|_| {
             rt.spawn(subscriber(
@@ -427,6 +439,7 @@ fn main() {
                 joined.clone(),
                 delivered.clone(),
                 stop.clone(),
+                capacity,
             ))
         })
         .collect();
