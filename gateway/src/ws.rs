@@ -13,7 +13,7 @@
 //!   16 KiB end the connection at the protocol level.
 //! * On shutdown every connection gets a close frame (1001).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,9 @@ use crate::error::ApiError;
 use crate::rooms::{Outbound, OUTBOUND_QUEUE};
 use crate::security::check_origin;
 use crate::state::State;
-use crate::store::{select_messages, Transcript};
+use crate::store::logs::{replay_after, select_from_log};
+use crate::store::Transcript;
+use shm_layout::ChatMessage;
 
 /// Largest inbound text frame handled; larger ones get an error frame.
 pub const MAX_INBOUND: usize = 4 * 1024;
@@ -345,48 +347,71 @@ impl Conn {
         let Some(since) = since else {
             return Ok(());
         };
-        let state = self.state.clone();
-        let user = self.user;
-        let all = tokio::task::spawn_blocking(move || {
-            state.store.read_transcript(user, Transcript::Active)
-        })
-        .await;
-        let all = match all {
-            Ok(Ok(all)) => all,
-            _ => {
+        // Stream the replay from the log through a small channel: memory stays bounded however
+        // far behind the client is.
+        let path = match self
+            .state
+            .store
+            .transcript_path(self.user, Transcript::Active)
+        {
+            Ok(p) => p,
+            Err(_) => {
                 return self
-                    .send(error_frame(
-                        "The chat log could not be read for the replay; rejoin to try again.",
-                    ))
+                    .send(error_frame("Your chat log is not available."))
                     .await
             }
         };
-        let found = all.iter().any(|m| m.id == since);
-        let replay = select_messages(
-            all,
-            Some(since),
-            if found {
-                usize::MAX
-            } else {
-                REPLAY_WITHOUT_ANCHOR
-            },
-        );
-        let mut ids = HashSet::with_capacity(replay.len());
-        let write = async {
-            for m in &replay {
-                ids.insert(m.id);
-                let Outbound::Chat { frame, .. } = crate::pump::chat_frame(m) else {
-                    unreachable!("chat_frame builds chat frames")
-                };
-                self.sink.feed(Message::text(&*frame)).await?;
+        let (tx, mut rx) = mpsc::channel::<ChatMessage>(256);
+        let reader = tokio::task::spawn_blocking(move || {
+            let found = replay_after(&path, since, |m| tx.blocking_send(m).is_ok())?;
+            if !found {
+                // `since` was archived meanwhile (or is unknown): the newest of the active log.
+                for m in select_from_log(&path, None, REPLAY_WITHOUT_ANCHOR)? {
+                    if tx.blocking_send(m).is_err() {
+                        break;
+                    }
+                }
             }
-            self.sink.flush().await
-        };
-        let timeout = WRITE_TIMEOUT + Duration::from_millis(replay.len() as u64);
-        match tokio::time::timeout(timeout, write).await {
-            Ok(Ok(())) => {}
-            _ => return Err(End::Gone),
+            Ok::<(), std::io::Error>(())
+        });
+        // Only the last OUTBOUND_QUEUE replayed ids can also be in the live queue (a longer overlap
+        // would have overflowed it), so only those are kept.
+        let mut recent: VecDeque<Uuid> = VecDeque::new();
+        let mut n = 0usize;
+        while let Some(m) = rx.recv().await {
+            if recent.len() == OUTBOUND_QUEUE {
+                recent.pop_front();
+            }
+            recent.push_back(m.id);
+            let Outbound::Chat { frame, .. } = crate::pump::chat_frame(&m) else {
+                unreachable!("chat_frame builds chat frames")
+            };
+            n += 1;
+            let write = async {
+                self.sink.feed(Message::text(&*frame)).await?;
+                if n % 256 == 0 {
+                    self.sink.flush().await?;
+                }
+                Ok::<(), warp::Error>(())
+            };
+            if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
+                return Err(End::Gone);
+            }
         }
+        if !matches!(
+            tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await,
+            Ok(Ok(()))
+        ) {
+            return Err(End::Gone);
+        }
+        if !matches!(reader.await, Ok(Ok(()))) {
+            return self
+                .send(error_frame(
+                    "The chat log could not be read for the replay; rejoin to try again.",
+                ))
+                .await;
+        }
+        let ids: HashSet<Uuid> = recent.into_iter().collect();
         self.replayed = Some(ids);
         Ok(())
     }

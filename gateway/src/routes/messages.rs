@@ -12,7 +12,7 @@ use super::json;
 use crate::auth::{authed, with_state, Authed};
 use crate::error::ApiError;
 use crate::state::State;
-use crate::store::{select_messages, ReadError, Transcript};
+use crate::store::{ReadError, Transcript};
 
 /// Messages returned from the active log when no `limit` is given.
 pub const DEFAULT_LIMIT: usize = 500;
@@ -64,9 +64,16 @@ async fn messages(
         Some(s) => Transcript::Session(s),
         None => Transcript::Active,
     };
+    // An archive is returned whole unless the caller asks for a limit; the active log defaults
+    // to its newest 500.
+    let limit = match (session, limit) {
+        (_, Some(l)) => l,
+        (Some(_), None) => usize::MAX,
+        (None, None) => DEFAULT_LIMIT,
+    };
     let user = a.user.id;
     let st = state.clone();
-    let all = blocking(move || st.store.read_transcript(user, which))
+    let out = blocking(move || st.store.messages(user, which, since, limit))
         .await?
         .map_err(|e| -> Rejection {
             match e {
@@ -83,13 +90,5 @@ async fn messages(
                 }
             }
         })?;
-    // An archive is returned whole unless the caller asks for a limit; the active log defaults
-    // to its newest 500.
-    let limit = match (session, limit) {
-        (_, Some(l)) => l,
-        (Some(_), None) => usize::MAX,
-        (None, None) => DEFAULT_LIMIT,
-    };
-    let out = select_messages(all, since, limit);
     Ok(json(StatusCode::OK, &json!({ "messages": out })))
 }

@@ -300,6 +300,97 @@ pub fn read_messages(path: &Path) -> io::Result<Vec<ChatMessage>> {
     Ok(out)
 }
 
+/// Calls `f` with every complete line of a log, in order, until it returns false. Reads with a
+/// bounded buffer, whatever the log's size; a line still being written (no newline) is left out.
+fn for_each_line(path: &Path, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        if line.last() != Some(&b'\n') {
+            return Ok(()); // in flight
+        }
+        let body = &line[..line.len() - 1];
+        if !body.is_empty() && !f(body) {
+            return Ok(());
+        }
+    }
+}
+
+fn parse_line(path: &Path, line: &[u8]) -> Option<ChatMessage> {
+    match serde_json::from_slice::<ChatMessage>(line) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "skipping a log line that does not parse");
+            None
+        }
+    }
+}
+
+fn line_id(line: &[u8]) -> Option<Uuid> {
+    serde_json::from_slice::<IdOnly>(line).ok().map(|m| m.id)
+}
+
+/// What `GET /api/messages` returns from a log (oldest first): with `since` found, the first
+/// `limit` messages after it (so a poller catches up without a gap); with `since` absent or not
+/// found, the newest `limit`. One pass, memory bounded by `limit` lines.
+pub fn select_from_log(
+    path: &Path,
+    since: Option<Uuid>,
+    limit: usize,
+) -> io::Result<Vec<ChatMessage>> {
+    let mut tail: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut after: Option<Vec<Vec<u8>>> = None;
+    for_each_line(path, |line| {
+        if let Some(after) = after.as_mut() {
+            after.push(line.to_vec());
+            return after.len() < limit;
+        }
+        if since.is_some() && line_id(line) == since {
+            after = Some(Vec::new());
+            return limit > 0;
+        }
+        if limit > 0 {
+            if tail.len() == limit {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_vec());
+        }
+        true
+    })?;
+    let lines: Vec<Vec<u8>> = match after {
+        Some(a) => a,
+        None => tail.into(),
+    };
+    Ok(lines.iter().filter_map(|l| parse_line(path, l)).collect())
+}
+
+/// Calls `f` with every message after `since`, in order, streaming (for a WebSocket replay);
+/// returns whether `since` was in the log.
+pub fn replay_after(
+    path: &Path,
+    since: Uuid,
+    mut f: impl FnMut(ChatMessage) -> bool,
+) -> io::Result<bool> {
+    let mut found = false;
+    for_each_line(path, |line| {
+        if found {
+            return parse_line(path, line).map_or(true, &mut f);
+        }
+        found = line_id(line) == Some(since);
+        true
+    })?;
+    Ok(found)
+}
+
 /// Counts the lines of a log and feeds their ids to `recent`; returns (lines, bytes).
 fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
     let bytes = fs::read(path)?;
@@ -412,6 +503,44 @@ mod tests {
         assert!(store.append(user, &refs(&batch)).unwrap().is_empty());
         let read = read_messages(&store.path(&active_name(user))).unwrap();
         assert_eq!(read, batch);
+    }
+
+    #[test]
+    fn select_and_replay_stream_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        let batch: Vec<_> = (0..10).map(|i| msg(user, &format!("m{i}"))).collect();
+        store.append(user, &refs(&batch)).unwrap();
+        let path = store.path(&active_name(user));
+        // A line still being written is never returned.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"{"id":"half"#).unwrap();
+        let texts = |v: Vec<ChatMessage>| v.into_iter().map(|m| m.text).collect::<Vec<_>>();
+        assert_eq!(
+            texts(select_from_log(&path, None, 3).unwrap()),
+            ["m7", "m8", "m9"]
+        );
+        assert_eq!(
+            texts(select_from_log(&path, Some(batch[2].id), 2).unwrap()),
+            ["m3", "m4"]
+        );
+        assert_eq!(
+            texts(select_from_log(&path, Some(Uuid::new_v4()), 2).unwrap()),
+            ["m8", "m9"]
+        );
+        assert_eq!(select_from_log(&path, None, usize::MAX).unwrap(), batch);
+        let mut replayed = Vec::new();
+        assert!(replay_after(&path, batch[6].id, |m| {
+            replayed.push(m.text);
+            true
+        })
+        .unwrap());
+        assert_eq!(replayed, ["m7", "m8", "m9"]);
+        assert!(!replay_after(&path, Uuid::new_v4(), |_| true).unwrap());
+        assert!(select_from_log(&dir.path().join("missing"), None, 5)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -399,12 +399,9 @@ impl Store {
         }
     }
 
-    /// Reads a transcript of `user`: the active log, or one of their ended sessions' archives.
-    pub fn read_transcript(
-        &self,
-        user: Uuid,
-        which: Transcript,
-    ) -> Result<Vec<ChatMessage>, ReadError> {
+    /// The file of a transcript of `user`: the active log, or one of their ended sessions'
+    /// archives. The name is the server's; the client never names a file.
+    pub fn transcript_path(&self, user: Uuid, which: Transcript) -> Result<PathBuf, ReadError> {
         let name = match which {
             Transcript::Active => logs::active_name(user),
             Transcript::Session(sid) => {
@@ -414,31 +411,22 @@ impl Store {
                     .iter()
                     .find(|s| s.id == sid)
                     .ok_or(ReadError::NoSuchSession)?;
-                // The name was chosen by the server when the session ended; the client never
-                // names a file.
                 s.archive.clone().ok_or(ReadError::StillActive)?
             }
         };
-        Ok(read_messages(&self.logs.path(&name))?)
+        Ok(self.logs.path(&name))
     }
-}
 
-/// Picks what `GET /api/messages` returns from a transcript (oldest first):
-/// with `since` found, the first `limit` messages after it (so a poller catches up without a gap);
-/// with `since` not found or absent, the newest `limit`.
-pub fn select_messages(
-    mut all: Vec<ChatMessage>,
-    since: Option<Uuid>,
-    limit: usize,
-) -> Vec<ChatMessage> {
-    if let Some(since) = since {
-        if let Some(pos) = all.iter().position(|m| m.id == since) {
-            all.drain(..=pos);
-            all.truncate(limit);
-            return all;
-        }
+    /// Messages of a transcript as `GET /api/messages` returns them (see
+    /// [`logs::select_from_log`]).
+    pub fn messages(
+        &self,
+        user: Uuid,
+        which: Transcript,
+        since: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<ChatMessage>, ReadError> {
+        let path = self.transcript_path(user, which)?;
+        Ok(logs::select_from_log(&path, since, limit)?)
     }
-    let skip = all.len().saturating_sub(limit);
-    all.drain(..skip);
-    all
 }
