@@ -53,7 +53,7 @@ pub async fn setup() -> (tempfile::TempDir, State) {
 pub fn app(state: State) -> BoxedFilter<(warp::reply::Response,)> {
     warp::any()
         .and(gateway::routes::routes(state))
-        .map(|r: _| Reply::into_response(r))
+        .map(Reply::into_response)
         .boxed()
 }
 
@@ -124,7 +124,7 @@ pub async fn post(
         .path(path)
         .header("content-type", "application/json")
         .header("host", "127.0.0.1:3000")
-        .body(body.to_owned());
+        .body(body);
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
