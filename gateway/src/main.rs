@@ -17,14 +17,19 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM/SIGINT handlers now (not when the future is first polled: `run` polls it
+/// only once serving, and a signal in between would kill the process with the default action),
+/// and returns the future that resolves on the first of them.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -50,7 +55,13 @@ fn main() -> ExitCode {
         };
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         // Installed before serving so that a signal during start-up still stops us cleanly.
-        let shutdown = shutdown_signal();
+        let shutdown = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("gateway: cannot install the SIGTERM/SIGINT handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let serve = gateway::run(config, listener, shutdown);
         tokio::pin!(serve);
         // The line scripts and tests wait for; printed once the listener is bound.
