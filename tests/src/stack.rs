@@ -230,6 +230,11 @@ impl Stack {
         });
     }
 
+    /// The running gateway's pid (for RSS readings), if it runs.
+    pub fn gateway_pid(&self) -> Option<u32> {
+        self.gateway.as_ref().map(Child::id)
+    }
+
     /// Stops the gateway with SIGTERM (SIGKILL if it lingers) and waits until it has exited.
     pub fn stop_gateway(&mut self) {
         if let Some(mut child) = self.gateway.take() {
@@ -315,23 +320,7 @@ impl Stack {
         user: &str,
         text: &str,
     ) -> String {
-        let mut stream = UnixStream::connect(self.ingest_socket(platform)).expect("ingest socket");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let line = serde_json::json!({
-            "streamerId": streamer_id, "user": user, "text": text,
-            "isVip": false, "isSub": false, "isMod": false,
-        });
-        writeln!(stream, "{line}").expect("write to the ingest socket");
-        let mut reply = String::new();
-        BufReader::new(stream)
-            .read_line(&mut reply)
-            .expect("ingest reply");
-        let v: serde_json::Value = serde_json::from_str(&reply)
-            .unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"));
-        assert_eq!(v["ok"], true, "ingest refused the message: {reply}");
-        v["id"].as_str().expect("an id in the reply").to_owned()
+        produce_to_socket(&self.ingest_socket(platform), streamer_id, user, text)
     }
 }
 
@@ -351,4 +340,27 @@ impl Drop for Stack {
         // The segment outlives its processes by design; a test must not leave it in /dev/shm.
         let _ = rustix::shm::unlink(self.shm_name.as_str());
     }
+}
+
+/// Writes one message into the ingest socket at `socket` and returns the id it acknowledged
+/// (panics on a refusal). Needs no `Stack`, so a producer thread can run while a test restarts the
+/// gateway.
+pub fn produce_to_socket(socket: &Path, streamer_id: &str, user: &str, text: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("ingest socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let line = serde_json::json!({
+        "streamerId": streamer_id, "user": user, "text": text,
+        "isVip": false, "isSub": false, "isMod": false,
+    });
+    writeln!(stream, "{line}").expect("write to the ingest socket");
+    let mut reply = String::new();
+    BufReader::new(stream)
+        .read_line(&mut reply)
+        .expect("ingest reply");
+    let v: serde_json::Value =
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"));
+    assert_eq!(v["ok"], true, "ingest refused the message: {reply}");
+    v["id"].as_str().expect("an id in the reply").to_owned()
 }
