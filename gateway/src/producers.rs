@@ -14,8 +14,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use uuid::Uuid;
 
-/// How long a request to an ingest may take, connect to reply.
-pub const INGEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request to an ingest may take, connect to reply. Above ingest's slowest honest
+/// answer: `unavailable` after 5 lock attempts of 1500 ms with up to 70 ms between (≈ 7.8 s), and
+/// `queue_full` after `--full-wait-ms` (2 s by default). Giving up earlier would answer "not
+/// running" for a message that may still land in the ring.
+pub const INGEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest reply line accepted.
 const MAX_REPLY: u64 = 8 * 1024;
 
