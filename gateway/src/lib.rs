@@ -9,6 +9,7 @@
 //! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
 //! * [`producers`]: the client of the ingest producer sockets
 //! * [`events`]: what routes announce to WebSocket rooms
+//! * [`metrics`]: the Prometheus registry and metric handles
 //! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
 //! * [`rooms`]: WebSocket rooms with bounded per-connection queues
 //! * [`ws`]: the `/api/socket` WebSocket
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod producers;
 pub mod pump;
 pub mod rooms;
@@ -90,7 +92,9 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
     .await
     .map_err(|e| RunError::Startup(format!("bcrypt panicked: {e}")))?
     .map_err(|e| RunError::Startup(format!("bcrypt failed: {e}")))?;
-    Ok(Arc::new(AppState {
+    // The metrics read the state at scrape time, so they hold it weakly.
+    Ok(Arc::new_cyclic(|weak| AppState {
+        metrics: metrics::Metrics::new(weak.clone(), store.logs().fsync_seconds()),
         store,
         throttle: throttle::LoginThrottle::new(),
         bcrypt_cost: config.bcrypt_cost,

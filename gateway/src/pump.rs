@@ -114,6 +114,8 @@ pub struct Pumped {
     pub id: Uuid,
     /// Its streamer.
     pub streamer_id: Uuid,
+    /// The producer's timestamp, ms since the epoch (for the produce→persist latency).
+    pub timestamp: u64,
     /// One line of JSON (no newline), valid UTF-8.
     pub json: bytes::Bytes,
 }
@@ -158,7 +160,7 @@ impl Pumped {
     /// Validates a slot's payload and keeps its bytes.
     pub fn from_slot(bytes: &[u8]) -> Result<Pumped, String> {
         let s: Strict<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let (id, streamer_id) = (s.id, s.streamer_id);
+        let (id, streamer_id, timestamp) = (s.id, s.streamer_id, s.timestamp);
         let json = if bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
             // Pretty-printed by some other writer: one line is needed, so re-serialise.
             let m = ChatMessage::from_json(bytes).map_err(|e| e.to_string())?;
@@ -171,6 +173,7 @@ impl Pumped {
         Ok(Pumped {
             id,
             streamer_id,
+            timestamp,
             json,
         })
     }
@@ -184,6 +187,7 @@ impl Pumped {
 
 fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool) {
     let stats = &state.pump_stats;
+    let metrics = &state.metrics;
     let max = if cfg.max_batch == 0 {
         usize::MAX
     } else {
@@ -229,6 +233,20 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         for (streamer, frames) in &rooms {
             state.rooms.publish(*streamer, frames);
         }
+        // Produce→persist latency, observed per persisted message (not per batch): one
+        // uncontended histogram lock each, small next to parsing the message, and it gives the
+        // real distribution rather than only each batch's oldest message.
+        if !report.persisted.is_empty() {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            for m in &report.persisted {
+                // A producer clock ahead of ours counts as 0, not as a negative latency.
+                metrics
+                    .produce_to_persist_seconds
+                    .observe(now_ms.saturating_sub(m.timestamp) as f64 / 1000.0);
+            }
+        }
         stats
             .persisted
             .fetch_add(report.persisted.len() as u64, Ordering::Relaxed);
@@ -251,6 +269,12 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         stats.bad_payloads.fetch_add(bad, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.last_batch.store(msgs.len() as u64, Ordering::Relaxed);
+        // Once per cycle, not per message. The batch size goes last: once its sum covers a
+        // message, everything else about that message's cycle is already counted.
+        metrics
+            .pump_cycle_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.pump_batch_size.observe(msgs.len() as f64);
         tracing::debug!(
             messages = msgs.len(),
             persisted = report.persisted.len(),

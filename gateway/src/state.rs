@@ -35,6 +35,8 @@ pub struct AppState {
     pub pump_stats: crate::pump::PumpStats,
     /// Live WebSocket connections.
     pub ws_connections: std::sync::atomic::AtomicUsize,
+    /// The metrics registry and handles (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// Flipped to `true` when the gateway stops: WebSocket connections send a close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }

@@ -221,6 +221,10 @@ async fn next_outbound(sub: &mut Option<(u64, mpsc::Receiver<Outbound>)>) -> Opt
 impl Conn {
     /// Sends one frame, bounded by [`WRITE_TIMEOUT`].
     async fn send(&mut self, msg: Message) -> Result<(), End> {
+        // Counted before the write, so a peer that has read the frame always finds it counted.
+        if msg.is_text() {
+            self.state.metrics.ws_frames_sent.inc();
+        }
         match tokio::time::timeout(WRITE_TIMEOUT, self.sink.send(msg)).await {
             Ok(Ok(())) => Ok(()),
             _ => Err(End::Gone),
@@ -238,7 +242,11 @@ impl Conn {
                 }
             }
         }
+        // Counted locally and added once per batch (before the flush, so a peer that has read
+        // the frames always finds them counted), not per frame.
+        let frames_sent = &self.state.metrics.ws_frames_sent;
         let write = async {
+            let mut sent = 0u64;
             for o in batch {
                 let frame = match o {
                     Outbound::Chat { id, frame } => {
@@ -254,7 +262,9 @@ impl Conn {
                     Outbound::Event(frame) => frame,
                 };
                 self.sink.feed(Message::text(&*frame)).await?;
+                sent += 1;
             }
+            frames_sent.inc_by(sent);
             self.sink.flush().await
         };
         let kick = self.kick.clone();
@@ -390,6 +400,7 @@ impl Conn {
             let write = async {
                 self.sink.feed(Message::text(&*frame)).await?;
                 if n % 256 == 0 {
+                    self.state.metrics.ws_frames_sent.inc_by(256);
                     self.sink.flush().await?;
                 }
                 Ok::<(), warp::Error>(())
@@ -398,6 +409,7 @@ impl Conn {
                 return Err(End::Gone);
             }
         }
+        self.state.metrics.ws_frames_sent.inc_by((n % 256) as u64);
         if !matches!(
             tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await,
             Ok(Ok(()))

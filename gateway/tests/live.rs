@@ -541,3 +541,191 @@ async fn a_subscriber_that_stops_reading_is_closed_with_1013_and_others_keep_up(
     println!("slow subscriber got {got} of {total} frames before its 1013 close");
     gw.stop().await;
 }
+
+/// The value of the sample line `series` (metric name with its labels, exactly as exposed).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .map(|v| v.trim().parse().expect("a number"))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_exposed_and_move_with_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gw = Gw::start(dir.path(), &["--fsync", "cycle"]).await;
+    let (id, cookie) = gw.account("mira").await;
+    gw.post("/api/stream/control", r#"{"action":"start"}"#, &cookie)
+        .await;
+    // Every series is exposed from the start (histograms with a zero count), so each one can be
+    // compared before and after.
+    let scrape = |addr| async move {
+        let (s, head, text) = http(addr, "GET", "/metrics", &[], "").await;
+        assert_eq!(s, 200);
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/openmetrics-text"),
+            "{head}"
+        );
+        text
+    };
+    let before = scrape(gw.addr).await;
+    let v = |text: &str, series: &str| {
+        sample(text, series).unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+    };
+    let names = [
+        "crosschat_segment_enqueued_total",
+        "crosschat_segment_dequeued_total",
+        "crosschat_segment_rejected_full_total",
+        "crosschat_segment_rejected_too_large_total",
+        "crosschat_segment_lock_timeouts_total",
+        "crosschat_segment_lock_takeovers_total",
+        "crosschat_segment_max_depth",
+        "crosschat_ring_depth",
+        "crosschat_ring_head",
+        "crosschat_ring_tail",
+        "crosschat_pump_batches_total",
+        "crosschat_pump_persisted_total",
+        "crosschat_pump_duplicates_total",
+        "crosschat_pump_unknown_streamer_total",
+        "crosschat_pump_bad_payloads_total",
+        "crosschat_pump_batch_size_count",
+        "crosschat_pump_cycle_seconds_count",
+        "crosschat_store_fsync_seconds_count",
+        "crosschat_produce_to_persist_seconds_count",
+        "crosschat_ws_connections",
+        "crosschat_ws_subscribers",
+        "crosschat_ws_frames_sent_total",
+        "crosschat_ws_slow_closed_total",
+        "crosschat_login_failures_total",
+        "crosschat_login_throttled_total",
+    ];
+    for n in names {
+        v(&before, n);
+    }
+    assert!(before.contains("# TYPE crosschat_pump_cycle_seconds histogram"));
+    assert!(before.contains("# TYPE crosschat_http_requests counter"));
+    assert!(before.contains("crosschat_pump_cycle_seconds_bucket{le=\"+Inf\"}"));
+
+    // Traffic: failed logins up to the throttle, a WebSocket joined to the room, messages
+    // through the segment and the pump (pushed to that socket).
+    let bad = r#"{"username":"mira","password":"wrong-password"}"#;
+    let mut throttled = false;
+    for _ in 0..10 {
+        let (s, _, _) = http(gw.addr, "POST", "/api/auth/login", &[JSON], bad).await;
+        assert!(s == 401 || s == 429, "{s}");
+        if s == 429 {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(
+        throttled,
+        "the throttle answers 429 after repeated failures"
+    );
+    let mut ws = gw.ws(&cookie).await;
+    join(&mut ws, id, None).await;
+    let during = scrape(gw.addr).await;
+    assert_eq!(v(&during, "crosschat_ws_connections"), 1.0);
+    assert_eq!(v(&during, "crosschat_ws_subscribers"), 1.0);
+    let sent: Vec<_> = (0..5)
+        .map(|i| msg(id, Platform::Twitch, &format!("metrics {i}")))
+        .collect();
+    for m in &sent {
+        gw.enqueue(m);
+    }
+    for _ in &sent {
+        assert_eq!(next_json(&mut ws).await["type"], "chat:message");
+    }
+    gw.get("/api/messages", &cookie).await;
+    // The pump pushes before it commits and counts its cycle: wait until the batch-size sum
+    // (observed last in a cycle) covers the five messages.
+    let mut after = scrape(gw.addr).await;
+    for _ in 0..250 {
+        let b = v(&before, "crosschat_pump_batch_size_sum");
+        if v(&after, "crosschat_pump_batch_size_sum") >= b + 5.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        after = scrape(gw.addr).await;
+    }
+
+    let grew = |series: &str, by: f64| {
+        let (a, b) = (v(&before, series), v(&after, series));
+        assert!(b >= a + by, "{series}: {a} → {b}, expected +{by}\n{after}");
+    };
+    grew("crosschat_segment_enqueued_total", 5.0);
+    grew("crosschat_segment_dequeued_total", 5.0);
+    grew("crosschat_ring_tail", 5.0);
+    grew("crosschat_ring_head", 5.0);
+    assert_eq!(v(&after, "crosschat_ring_depth"), 0.0);
+    grew("crosschat_pump_persisted_total", 5.0);
+    grew("crosschat_pump_batches_total", 1.0);
+    grew("crosschat_pump_batch_size_count", 1.0);
+    grew("crosschat_pump_batch_size_sum", 5.0);
+    grew("crosschat_pump_cycle_seconds_count", 1.0);
+    grew("crosschat_store_fsync_seconds_count", 1.0);
+    grew("crosschat_produce_to_persist_seconds_count", 5.0);
+    // joined + 5 messages.
+    grew("crosschat_ws_frames_sent_total", 6.0);
+    grew("crosschat_login_failures_total", 5.0);
+    grew("crosschat_login_throttled_total", 1.0);
+    assert!(
+        v(
+            &after,
+            "crosschat_http_requests_total{route=\"/api/auth/login\",status=\"401\"}"
+        ) >= 5.0
+    );
+    assert_eq!(
+        v(
+            &after,
+            "crosschat_http_requests_total{route=\"/api/auth/login\",status=\"429\"}"
+        ),
+        1.0
+    );
+    assert!(
+        v(
+            &after,
+            "crosschat_http_requests_total{route=\"/api/messages\",status=\"200\"}"
+        ) >= 1.0
+    );
+    assert!(
+        v(
+            &after,
+            "crosschat_http_requests_total{route=\"/api/socket\",status=\"101\"}"
+        ) >= 1.0
+    );
+    // The scrape before was counted (logged after it was answered).
+    assert!(
+        v(
+            &after,
+            "crosschat_http_requests_total{route=\"/metrics\",status=\"200\"}"
+        ) >= 2.0
+    );
+    // Unknown paths fold into one series: the label set stays bounded.
+    let (s, _, _) = http(gw.addr, "GET", "/no/such/path/123", &[], "").await;
+    assert_eq!(s, 404);
+    let last = scrape(gw.addr).await;
+    assert!(
+        v(
+            &last,
+            "crosschat_http_requests_total{route=\"other\",status=\"404\"}"
+        ) >= 1.0
+    );
+    assert!(
+        !last.contains("/no/such/path"),
+        "raw paths never become labels"
+    );
+
+    drop(ws);
+    for _ in 0..100 {
+        let t = scrape(gw.addr).await;
+        if v(&t, "crosschat_ws_connections") == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(v(&scrape(gw.addr).await, "crosschat_ws_connections"), 0.0);
+    gw.stop().await;
+}

@@ -116,6 +116,7 @@ async fn login(
         ),
     ];
     if let Err(wait) = state.throttle.check(&keys) {
+        state.metrics.login_throttled.inc();
         let secs = wait.as_secs().max(1);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -140,6 +141,7 @@ async fn login(
         && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         state.throttle.fail(&keys);
+        state.metrics.login_failures.inc();
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "The username or password is wrong.",

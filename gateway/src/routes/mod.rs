@@ -5,7 +5,7 @@
 //! * [`messages`]: the active chat log and archived transcripts
 //! * [`producers`]: the simulator's producer routes, forwarded to the ingest sockets
 //! * [`health`]: liveness and readiness
-//! * [`metrics`]: Prometheus text for the pump, sockets and segment
+//! * [`metrics`]: Prometheus/OpenMetrics text of [`crate::metrics::Metrics`]
 
 pub mod auth;
 pub mod health;
@@ -45,7 +45,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .unify()
         .or(metrics::routes(state.clone()))
         .unify()
-        .or(crate::ws::routes(state))
+        .or(crate::ws::routes(state.clone()))
         .unify();
 
     // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------
@@ -54,7 +54,11 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
 
     app.recover(recover)
         .with(warp::reply::with::headers(security_headers()))
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            // Counted by route template (a fixed set) and status: bounded label cardinality.
+            state
+                .metrics
+                .http_request(info.method(), info.path(), info.status().as_u16());
             tracing::info!(
                 method = %info.method(),
                 path = info.path(),

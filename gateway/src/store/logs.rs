@@ -110,6 +110,9 @@ pub struct LogStore {
     dir: PathBuf,
     fsync: bool,
     logs: Mutex<HashMap<Uuid, Arc<Mutex<UserLog>>>>,
+    /// How long each `fdatasync` of a chat log took, in seconds (registered by
+    /// [`crate::metrics::Metrics`]; one observation per append, i.e. per streamer per pump cycle).
+    fsync_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +160,7 @@ impl LogStore {
         Ok(LogStore {
             dir: dir.to_owned(),
             fsync,
+            fsync_seconds: crate::metrics::fsync_histogram(),
             logs: Mutex::new(
                 logs.into_iter()
                     .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
@@ -168,6 +172,11 @@ impl LogStore {
     /// The path of a file in the data directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// The `fdatasync` latency histogram (shared handle).
+    pub fn fsync_seconds(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.fsync_seconds
     }
 
     /// The lock of one streamer's log (created empty on first use).
@@ -226,7 +235,10 @@ impl LogStore {
             return Err(e);
         }
         if self.fsync {
-            if let Err(e) = file.sync_data() {
+            let started = std::time::Instant::now();
+            let synced = file.sync_data();
+            self.fsync_seconds.observe(started.elapsed().as_secs_f64());
+            if let Err(e) = synced {
                 let _ = file.set_len(len);
                 return Err(e);
             }

@@ -1,0 +1,309 @@
+//! The gateway's metrics: one [`Metrics`] in the shared state owns the `prometheus-client`
+//! registry and the handles the code updates; `GET /metrics` ([`crate::routes::metrics`]) only
+//! encodes it.
+//!
+//! Two kinds of series:
+//! * registered metrics updated where things happen (histograms, the HTTP and login counters,
+//!   frames sent) — each update is an atomic add, or for a histogram an uncontended lock;
+//! * values read at scrape time by [`LiveCollector`]: the segment's own counters and ring
+//!   positions (kept in shared memory by every process, so they can only be read, not
+//!   incremented here), the pump's existing counters, and the WebSocket gauges.
+
+use std::sync::{Arc, Weak};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+/// Labels of `crosschat_http_requests_total`: a route template from a fixed set (never a raw
+/// path, so the number of series is bounded) and the status code.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template, e.g. `/api/producers/{platform}`; `other` for anything unrouted.
+    pub route: &'static str,
+    /// The response status.
+    pub status: u16,
+}
+
+/// The fsync histogram, created with the log store (which observes it) and registered by
+/// [`Metrics::new`]: 50 µs … ~1.6 s.
+pub fn fsync_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(50e-6, 2.0, 16))
+}
+
+/// The registry and every metric handle.
+pub struct Metrics {
+    registry: Registry,
+    /// Messages per non-empty pump cycle.
+    pub pump_batch_size: Histogram,
+    /// Duration of a non-empty pump cycle (peek, persist, push, commit), seconds.
+    pub pump_cycle_seconds: Histogram,
+    /// Now − the message's `timestamp` when the pump has persisted it, seconds.
+    pub produce_to_persist_seconds: Histogram,
+    /// Text frames written to WebSocket peers (chat messages, events, replies; not pings/closes).
+    pub ws_frames_sent: Counter,
+    /// HTTP responses by route template and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// Logins refused for a wrong username or password (401).
+    pub login_failures: Counter,
+    /// Logins refused by the failed-login throttle (429).
+    pub login_throttled: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Builds the registry. `state` is the (not yet built) shared state, read at scrape time;
+    /// `fsync_seconds` is the log store's histogram.
+    pub fn new(state: Weak<AppState>, fsync_seconds: &Histogram) -> Metrics {
+        let mut registry = Registry::default();
+        let pump_batch_size = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        let pump_cycle_seconds = Histogram::new(exponential_buckets(50e-6, 2.0, 16));
+        let produce_to_persist_seconds = Histogram::new(exponential_buckets(0.5e-3, 2.0, 16));
+        let ws_frames_sent = Counter::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let login_failures = Counter::default();
+        let login_throttled = Counter::default();
+        registry.register(
+            "crosschat_pump_batch_size",
+            "Messages per non-empty pump cycle",
+            pump_batch_size.clone(),
+        );
+        registry.register(
+            "crosschat_pump_cycle_seconds",
+            "Duration of a non-empty pump cycle: peek, persist, push to rooms, commit",
+            pump_cycle_seconds.clone(),
+        );
+        registry.register(
+            "crosschat_store_fsync_seconds",
+            "Duration of one fdatasync of a chat log (with --fsync cycle)",
+            fsync_seconds.clone(),
+        );
+        registry.register(
+            "crosschat_produce_to_persist_seconds",
+            "Time from a message's timestamp (set by the producer) to its persistence by the pump",
+            produce_to_persist_seconds.clone(),
+        );
+        registry.register(
+            "crosschat_ws_frames_sent",
+            "Text frames written to WebSocket connections (messages, events, replies)",
+            ws_frames_sent.clone(),
+        );
+        registry.register(
+            "crosschat_http_requests",
+            "HTTP responses by route template and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "crosschat_login_failures",
+            "Logins refused for a wrong username or password (401)",
+            login_failures.clone(),
+        );
+        registry.register(
+            "crosschat_login_throttled",
+            "Logins refused by the failed-login throttle (429)",
+            login_throttled.clone(),
+        );
+        registry.register_collector(Box::new(LiveCollector { state }));
+        Metrics {
+            registry,
+            pump_batch_size,
+            pump_cycle_seconds,
+            produce_to_persist_seconds,
+            ws_frames_sent,
+            http_requests,
+            login_failures,
+            login_throttled,
+        }
+    }
+
+    /// Counts one HTTP response.
+    pub fn http_request(&self, method: &warp::http::Method, path: &str, status: u16) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: route_template(method, path),
+                status,
+            })
+            .inc();
+    }
+
+    /// The exposition text (OpenMetrics text format, which Prometheus scrapes).
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        // Writing to a String cannot fail; a collector error would only cut the text short.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The route template of a request: a fixed set of strings, so `route` has bounded cardinality.
+pub fn route_template(method: &warp::http::Method, path: &str) -> &'static str {
+    let _ = method;
+    match path {
+        "/api/auth/register" => "/api/auth/register",
+        "/api/auth/login" => "/api/auth/login",
+        "/api/auth/logout" => "/api/auth/logout",
+        "/api/auth/me" => "/api/auth/me",
+        "/api/stream/control" => "/api/stream/control",
+        "/api/stream/sessions" => "/api/stream/sessions",
+        "/api/messages" => "/api/messages",
+        "/api/socket" => "/api/socket",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/" => "/",
+        "/register" => "/register",
+        "/login" => "/login",
+        "/dashboard" => "/dashboard",
+        p if p.starts_with("/api/producers/") => "/api/producers/{platform}",
+        p if p.starts_with("/assets/") => "/assets/{name}",
+        _ => "other",
+    }
+}
+
+/// Reads, at each scrape, what is kept elsewhere: the segment's counters and ring, the pump's
+/// counters and the WebSocket gauges. Holds the state weakly (the state owns the registry).
+#[derive(Debug)]
+struct LiveCollector {
+    state: Weak<AppState>,
+}
+
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {
+    let m = ConstCounter::new(v);
+    // Help texts end with a period, as `Registry::register` writes them.
+    m.encode(enc.encode_descriptor(name, &format!("{help}."), None, m.metric_type())?)
+}
+
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
+    let m = ConstGauge::new(v);
+    m.encode(enc.encode_descriptor(name, &format!("{help}."), None, m.metric_type())?)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Collector for LiveCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(state) = self.state.upgrade() else {
+            return Ok(());
+        };
+        let state: Arc<AppState> = state;
+        let p = &state.pump_stats;
+        let ld = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let e = &mut enc;
+        counter(
+            e,
+            "crosschat_pump_batches",
+            "Pump cycles that found messages",
+            ld(&p.batches),
+        )?;
+        counter(
+            e,
+            "crosschat_pump_persisted",
+            "Messages written to a chat log",
+            ld(&p.persisted),
+        )?;
+        counter(
+            e,
+            "crosschat_pump_duplicates",
+            "Messages met again after a crash and skipped",
+            ld(&p.duplicates),
+        )?;
+        counter(
+            e,
+            "crosschat_pump_unknown_streamer",
+            "Messages for a streamerId without an account (not persisted)",
+            ld(&p.unknown_streamer),
+        )?;
+        counter(
+            e,
+            "crosschat_pump_bad_payloads",
+            "Ring slots whose payload did not parse (skipped)",
+            ld(&p.bad_payloads),
+        )?;
+        counter(
+            e,
+            "crosschat_pump_persist_errors",
+            "Pump cycles whose persistence failed (retried)",
+            ld(&p.persist_errors),
+        )?;
+        gauge(
+            e,
+            "crosschat_pump_last_batch",
+            "Messages in the last non-empty pump cycle",
+            to_i64(ld(&p.last_batch)),
+        )?;
+        gauge(
+            e,
+            "crosschat_ws_connections",
+            "Live WebSocket connections",
+            state
+                .ws_connections
+                .load(std::sync::atomic::Ordering::Relaxed) as i64,
+        )?;
+        gauge(
+            e,
+            "crosschat_ws_subscribers",
+            "WebSocket connections joined to a room",
+            state.rooms.subscribers() as i64,
+        )?;
+        counter(
+            e,
+            "crosschat_ws_slow_closed",
+            "WebSocket subscribers cut off for falling behind (closed with 1013)",
+            ld(&state.rooms.kicked),
+        )?;
+        if let Some(seg) = state.segment.get() {
+            let s = seg.snapshot();
+            // Ring positions are sequence numbers, not event counts: exposed as gauges.
+            gauge(
+                e,
+                "crosschat_ring_head",
+                "The ring's head sequence (next to be committed by the pump)",
+                to_i64(s.head),
+            )?;
+            gauge(
+                e,
+                "crosschat_ring_tail",
+                "The ring's tail sequence (next to be published by an ingest)",
+                to_i64(s.tail),
+            )?;
+            gauge(
+                e,
+                "crosschat_ring_depth",
+                "Messages queued in the ring",
+                to_i64(s.length),
+            )?;
+            for (name, v) in &s.counters {
+                let metric = format!("crosschat_segment_{name}");
+                if name.starts_with("max") {
+                    gauge(
+                        e,
+                        &metric,
+                        "High-water mark kept in the segment header (see crosschat-shm inspect)",
+                        to_i64(*v),
+                    )?;
+                } else {
+                    counter(
+                        e,
+                        &metric,
+                        "Counter kept in the segment header by every process (see crosschat-shm inspect)",
+                        *v,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
