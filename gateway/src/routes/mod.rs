@@ -58,7 +58,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
             // Counted by route template (a fixed set) and status: bounded label cardinality.
             state
                 .metrics
-                .http_request(info.method(), info.path(), info.status().as_u16());
+                .http_request(info.path(), info.status().as_u16());
             tracing::info!(
                 method = %info.method(),
                 path = info.path(),
