@@ -57,16 +57,22 @@ impl<'a> LockWord<'a> {
         LockWord { line, counters, me }
     }
 
-    /// Takes the lock, waiting at most `timeout` for a live owner; takes it over from a dead one.
-    pub fn acquire(&self, timeout: Duration) -> Result<LockGuard<'a>, LockTimeout> {
+    /// Takes the lock if it is free right now (a load first, so that waiters do not pull the line
+    /// exclusive with failing compare-exchanges).
+    fn try_take(&self) -> Option<LockGuard<'a>> {
         let owner = &self.line.owner;
         // Acquire on success: what the previous holder wrote before its release (slot bytes, tail)
         // is visible to us.
+        (owner.load(Relaxed) == 0 && owner.compare_exchange(0, self.me, Acquire, Relaxed).is_ok())
+            .then_some(LockGuard { lock: *self })
+    }
+
+    /// Takes the lock, waiting at most `timeout` for a live owner; takes it over from a dead one.
+    pub fn acquire(&self, timeout: Duration) -> Result<LockGuard<'a>, LockTimeout> {
+        let owner = &self.line.owner;
         for _ in 0..SPIN_LIMIT {
-            if owner.load(Relaxed) == 0
-                && owner.compare_exchange(0, self.me, Acquire, Relaxed).is_ok()
-            {
-                return Ok(LockGuard { lock: *self });
+            if let Some(guard) = self.try_take() {
+                return Ok(guard);
             }
             std::hint::spin_loop();
         }
@@ -74,10 +80,8 @@ impl<'a> LockWord<'a> {
         // a few times before paying for a futex sleep.
         for _ in 0..YIELD_LIMIT {
             std::thread::yield_now();
-            if owner.load(Relaxed) == 0
-                && owner.compare_exchange(0, self.me, Acquire, Relaxed).is_ok()
-            {
-                return Ok(LockGuard { lock: *self });
+            if let Some(guard) = self.try_take() {
+                return Ok(guard);
             }
         }
         let deadline = Instant::now() + timeout;
@@ -85,8 +89,8 @@ impl<'a> LockWord<'a> {
         loop {
             let current = owner.load(Acquire);
             if current == 0 {
-                if owner.compare_exchange(0, self.me, Acquire, Relaxed).is_ok() {
-                    return Ok(LockGuard { lock: *self });
+                if let Some(guard) = self.try_take() {
+                    return Ok(guard);
                 }
                 continue;
             }

@@ -424,28 +424,17 @@ async fn a_new_streamer_runs_a_stream_from_the_dashboard() {
     .unwrap();
     wait_feed_len(c, "#transcript", 12, "the whole transcript").await;
     let transcript = feed_lines(c, "#transcript").await;
-    let mut live_texts: Vec<_> = live
-        .iter()
-        .map(|l| {
-            (
-                l["id"].clone(),
-                l["text"].clone(),
-                l["colour"].clone(),
-                l["mark"].clone(),
-            )
-        })
-        .collect();
-    let mut archived: Vec<_> = transcript
-        .iter()
-        .map(|l| {
-            (
-                l["id"].clone(),
-                l["text"].clone(),
-                l["colour"].clone(),
-                l["mark"].clone(),
-            )
-        })
-        .collect();
+    // What must match between the live feed and the transcript, line by line.
+    let summary = |l: &Value| {
+        (
+            l["id"].clone(),
+            l["text"].clone(),
+            l["colour"].clone(),
+            l["mark"].clone(),
+        )
+    };
+    let mut live_texts: Vec<_> = live.iter().map(summary).collect();
+    let mut archived: Vec<_> = transcript.iter().map(summary).collect();
     live_texts.sort_by_key(|t| t.0.to_string());
     archived.sort_by_key(|t| t.0.to_string());
     assert_eq!(
