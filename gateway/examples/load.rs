@@ -493,6 +493,16 @@ async fn main() {
                                 is_sub: false,
                                 is_mod: false,
                                 color: None,
+                                kind: Default::default(),
+                                channel: None,
+                                platform_message_id: None,
+                                user_id: None,
+                                is_owner: false,
+                                badges: Vec::new(),
+                                emotes: Vec::new(),
+                                reply_to: None,
+                                amount: None,
+                                system_text: None,
                             };
                             if seg
                                 .try_enqueue(&m.to_json(), Duration::from_millis(100))

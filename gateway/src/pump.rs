@@ -154,6 +154,26 @@ struct Strict<'a> {
     is_mod: bool,
     #[serde(default, borrow)]
     color: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    kind: Option<shm_layout::Kind>,
+    #[serde(default, borrow)]
+    channel: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    platform_message_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    is_owner: Option<bool>,
+    #[serde(default, borrow)]
+    badges: Option<Vec<std::borrow::Cow<'a, str>>>,
+    #[serde(default)]
+    emotes: Option<Vec<shm_layout::Emote>>,
+    #[serde(default)]
+    reply_to: Option<shm_layout::ReplyTo>,
+    #[serde(default)]
+    amount: Option<shm_layout::Amount>,
+    #[serde(default, borrow)]
+    system_text: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Pumped {
@@ -302,6 +322,16 @@ mod tests {
             is_sub: true,
             is_mod: false,
             color: Some("#abcdef".into()),
+            kind: Default::default(),
+            channel: None,
+            platform_message_id: None,
+            user_id: None,
+            is_owner: false,
+            badges: Vec::new(),
+            emotes: Vec::new(),
+            reply_to: None,
+            amount: None,
+            system_text: None,
         }
     }
 

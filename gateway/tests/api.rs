@@ -19,6 +19,16 @@ fn msg(streamer: &str, text: &str) -> ChatMessage {
         is_sub: true,
         is_mod: false,
         color: Some("#aabbcc".into()),
+        kind: Default::default(),
+        channel: None,
+        platform_message_id: None,
+        user_id: None,
+        is_owner: false,
+        badges: Vec::new(),
+        emotes: Vec::new(),
+        reply_to: None,
+        amount: None,
+        system_text: None,
     }
 }
 

@@ -157,6 +157,16 @@ fn msg(streamer: Uuid, platform: Platform, text: &str) -> ChatMessage {
         is_sub: false,
         is_mod: true,
         color: Some("#112233".into()),
+        kind: Default::default(),
+        channel: None,
+        platform_message_id: None,
+        user_id: None,
+        is_owner: false,
+        badges: Vec::new(),
+        emotes: Vec::new(),
+        reply_to: None,
+        amount: None,
+        system_text: None,
     }
 }
 

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod connectors;
 pub mod conn;
 pub mod normalize;
 pub mod reply;

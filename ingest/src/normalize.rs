@@ -147,6 +147,16 @@ pub fn normalise(
         is_sub: raw.is_sub.unwrap_or(false),
         is_mod: raw.is_mod.unwrap_or(false),
         color,
+        kind: Default::default(),
+        channel: None,
+        platform_message_id: None,
+        user_id: None,
+        is_owner: false,
+        badges: Vec::new(),
+        emotes: Vec::new(),
+        reply_to: None,
+        amount: None,
+        system_text: None,
     })
 }
 

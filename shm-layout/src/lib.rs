@@ -19,7 +19,9 @@
 //! - [`segment`]: race-free open-or-create, validation (magic, version, geometry, size), remove;
 //! - [`lock`]: the lock word — futex-based, with takeover from a dead owner;
 //! - [`ring`]: enqueue (try / wait for space), the single [`Reader`] (peek, commit, doorbell);
-//! - [`message`]: the normalised [`ChatMessage`] each slot carries;
+//! - [`platform`]: the one list of chat platforms;
+//! - [`message`]: the normalised [`ChatMessage`] (model v2) and its ids;
+//! - [`event`]: what a slot carries: a message or a moderation event ([`SlotEvent`]);
 //! - [`snapshot`]: the operator view printed by `crosschat-shm inspect`;
 //! - [`error`]: typed errors whose messages say what to do;
 //! - `sys`: futex, pid liveness and clock helpers over `rustix`.
@@ -31,9 +33,11 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod event;
 pub mod layout;
 pub mod lock;
 pub mod message;
+pub mod platform;
 pub mod ring;
 pub mod segment;
 pub mod snapshot;
@@ -41,7 +45,12 @@ mod sys;
 
 pub use error::{ClaimError, EnqueueError, LockTimeout, OpenError, SlotError};
 pub use layout::{LAYOUT_VERSION, MAX_PAYLOAD, SEGMENT_SIZE, SLOT_COUNT, SLOT_SIZE};
-pub use message::{ChatMessage, Platform};
+pub use event::{ClearChat, ClearUser, Delete, SlotEvent, SlotKind};
+pub use message::{
+    code_point_slice, platform_message_uuid, retain_valid_emotes, retain_valid_emotes_in, Amount,
+    ChatMessage, Emote, Kind, ReplyTo,
+};
+pub use platform::Platform;
 pub use ring::Reader;
 pub use segment::{remove, Segment, DEFAULT_NAME};
 pub use snapshot::Snapshot;

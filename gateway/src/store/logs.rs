@@ -498,6 +498,16 @@ mod tests {
             is_sub: false,
             is_mod: false,
             color: None,
+            kind: Default::default(),
+            channel: None,
+            platform_message_id: None,
+            user_id: None,
+            is_owner: false,
+            badges: Vec::new(),
+            emotes: Vec::new(),
+            reply_to: None,
+            amount: None,
+            system_text: None,
         }
     }
 

@@ -1,0 +1,254 @@
+//! Where a connector's events go: sanitised (the producer socket's rules, applied to platform
+//! input), deduplicated by id, fanned out to every streamer that linked the channel (one slot per
+//! streamer, same id), and written into the ring. A full ring or a held lock is retried — the
+//! connector waits (and stops reading its platform, so TCP pushes back) rather than dropping chat.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use shm_layout::{retain_valid_emotes_in, ChatMessage, SlotEvent, MAX_PAYLOAD};
+use tokio::sync::watch;
+
+use super::{ConnectorMetrics, Dedupe, Links, StatusBoard};
+use crate::normalize::{clean, normalise_color, MAX_TEXT_CHARS, MAX_USER_CHARS};
+use crate::writer::{Batch, Outcome, WriterHandle};
+
+/// Most badges kept per message.
+pub const MAX_BADGES: usize = 16;
+/// Most emotes kept per message.
+pub const MAX_EMOTES: usize = 128;
+
+/// The connector's way into the ring. Cloning shares it.
+#[derive(Clone)]
+pub struct Sink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: WriterHandle,
+    links: watch::Receiver<Links>,
+    dedupe: Mutex<Dedupe>,
+    metrics: Arc<ConnectorMetrics>,
+    status: StatusBoard,
+}
+
+/// What became of an emitted event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emitted {
+    /// Written for every streamer of the channel.
+    Written,
+    /// An id seen recently: dropped.
+    Duplicate,
+    /// Nobody links the channel (any more): dropped.
+    Unlinked,
+    /// Could not be made to fit a slot or has nothing to show: dropped and counted.
+    Unusable,
+}
+
+impl Sink {
+    /// A sink writing through `writer` for the channels in `links`.
+    pub fn new(
+        writer: WriterHandle,
+        links: watch::Receiver<Links>,
+        metrics: Arc<ConnectorMetrics>,
+        status: StatusBoard,
+    ) -> Sink {
+        Sink {
+            inner: Arc::new(Inner {
+                writer,
+                links,
+                dedupe: Mutex::new(Dedupe::default()),
+                metrics,
+                status,
+            }),
+        }
+    }
+
+    /// Sanitises, deduplicates, fans out and writes one event of `channel`. Waits while the
+    /// ring is full (retrying), so events of one connector stay in order and none is lost.
+    pub async fn emit(&self, channel: &str, mut ev: SlotEvent) -> Emitted {
+        let m = &self.inner.metrics;
+        m.count_event(&ev);
+        if let SlotEvent::Message(msg) = &mut ev {
+            if !sanitise(msg) {
+                m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Emitted::Unusable;
+            }
+        }
+        let streamers = match self.inner.links.borrow().get(channel) {
+            Some(l) => l.streamers.clone(),
+            None => return Emitted::Unlinked,
+        };
+        {
+            let mut d = self.inner.dedupe.lock().unwrap_or_else(|e| e.into_inner());
+            if !d.insert(ev.id()) {
+                m.duplicates
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Emitted::Duplicate;
+            }
+        }
+        let mut batch = Batch::default();
+        for s in &streamers {
+            ev.set_streamer_id(*s);
+            let start = batch.bytes.len();
+            ev.write_json(&mut batch.bytes);
+            if batch.bytes.len() - start > MAX_PAYLOAD {
+                // sanitise() bounds a message well under a slot; an event is small.
+                batch.bytes.truncate(start);
+                m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(channel, "an event did not fit a ring slot and was dropped");
+                return Emitted::Unusable;
+            }
+            batch.push_end();
+        }
+        self.write(batch).await;
+        self.inner.status.touch(channel, shm_layout::now_ms());
+        Emitted::Written
+    }
+
+    /// Writes a batch, retrying the payloads the ring refused (full, lock unavailable).
+    async fn write(&self, mut batch: Batch) {
+        let mut delay = Duration::from_millis(50);
+        loop {
+            batch.read_at = Some(std::time::Instant::now());
+            let done = match self.inner.writer.submit(batch).await.await {
+                Ok(b) => b,
+                Err(_) => {
+                    tracing::error!("the ring writer is gone; an event was not written");
+                    return;
+                }
+            };
+            let mut retry = Batch::default();
+            let mut start = 0;
+            for (end, outcome) in done.ends.iter().zip(&done.outcomes) {
+                if matches!(outcome, Outcome::Full | Outcome::Unavailable) {
+                    retry.bytes.extend_from_slice(&done.bytes[start..*end]);
+                    retry.push_end();
+                }
+                start = *end;
+            }
+            if retry.is_empty() {
+                return;
+            }
+            self.inner
+                .metrics
+                .ring_retries
+                .fetch_add(retry.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(
+                waiting = retry.len(),
+                "the ring is full or locked; the connector waits and retries (no chat is dropped)"
+            );
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+            batch = retry;
+        }
+    }
+}
+
+/// Applies the producer socket's rules to a platform message: control characters out, trimmed,
+/// `user` 1–64 and `text` 1–1000 characters (longer text is cut, not refused: it is someone
+/// else's chat), colour validated, emotes checked against the final text, badges bounded.
+/// Returns false when nothing is left to show.
+pub fn sanitise(m: &mut ChatMessage) -> bool {
+    let user = clean(&m.user).into_owned();
+    m.user = if user.is_empty() {
+        m.user_id.clone().unwrap_or_default()
+    } else {
+        user
+    };
+    m.user = cut(&m.user, MAX_USER_CHARS);
+    if m.user.is_empty() {
+        return false;
+    }
+    let cleaned = clean(&m.text);
+    if cleaned.len() != m.text.len() {
+        // Removing characters or trimming moves code-point offsets: the emote ranges no longer
+        // point at their names; those are dropped below (connectors send clean text).
+        let text = cleaned.into_owned();
+        m.text = text;
+    }
+    if m.text.is_empty() {
+        if let Some(st) = &m.system_text {
+            m.text = clean(st).into_owned();
+        }
+    }
+    m.text = cut(&m.text, MAX_TEXT_CHARS);
+    if m.text.is_empty() {
+        return false;
+    }
+    m.color = m.color.as_deref().and_then(normalise_color);
+    m.badges.retain(|b| is_badge(b));
+    m.badges.truncate(MAX_BADGES);
+    m.emotes.truncate(MAX_EMOTES);
+    retain_valid_emotes_in(&m.text, &mut m.emotes);
+    if let Some(st) = &m.system_text {
+        m.system_text = Some(cut(&clean(st), MAX_TEXT_CHARS)).filter(|s| !s.is_empty());
+    }
+    if let Some(r) = &mut m.reply_to {
+        r.user = cut(&clean(&r.user), MAX_USER_CHARS);
+        r.text = cut(&clean(&r.text), 200);
+    }
+    true
+}
+
+/// A badge name: 1–32 of `[a-z0-9_-]` (a mark in the UI, never free text).
+pub fn is_badge(b: &str) -> bool {
+    (1..=32).contains(&b.len())
+        && b
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
+fn cut(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => s[..i].trim_end().to_owned(),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shm_layout::{Emote, Platform};
+    use uuid::Uuid;
+
+    fn msg(user: &str, text: &str) -> ChatMessage {
+        ChatMessage::simple(Uuid::nil(), Uuid::nil(), Platform::Twitch, user, text, 1)
+    }
+
+    #[test]
+    fn platform_text_is_cleaned_and_bounded() {
+        let mut m = msg(" ann\u{1}", &"x".repeat(1500));
+        m.color = Some("#ABC".into());
+        m.badges = vec!["moderator".into(), "<b>".into(), "Sub Scriber".into()];
+        assert!(sanitise(&mut m));
+        assert_eq!(m.user, "ann");
+        assert_eq!(m.text.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(m.color.as_deref(), Some("#aabbcc"));
+        assert_eq!(m.badges, vec!["moderator".to_string()]);
+    }
+
+    #[test]
+    fn empty_lines_fall_back_or_are_unusable() {
+        let mut m = msg("", "hi");
+        m.user_id = Some("42".into());
+        assert!(sanitise(&mut m));
+        assert_eq!(m.user, "42");
+        let mut m = msg("ann", " ");
+        m.system_text = Some("ann subscribed".into());
+        assert!(sanitise(&mut m));
+        assert_eq!(m.text, "ann subscribed");
+        assert!(!sanitise(&mut msg("ann", "\u{1} ")));
+    }
+
+    #[test]
+    fn emote_ranges_outside_the_text_are_dropped() {
+        let mut m = msg("ann", "Kappa hi");
+        m.emotes = vec![
+            Emote { id: "1".into(), name: "Kappa".into(), start: 0, end: 5 },
+            Emote { id: "2".into(), name: "x".into(), start: 6, end: 99 },
+        ];
+        assert!(sanitise(&mut m));
+        assert_eq!(m.emotes.len(), 1);
+    }
+}

@@ -1,0 +1,76 @@
+//! The one list of chat platforms. Adding a platform means a variant here, a connector module in
+//! `ingest`, and an entry in the UI's `platforms.js` — scripts and units read the list from
+//! `ingest --list-platforms`, and tests check every other copy against [`Platform::ALL`].
+
+use serde::{Deserialize, Serialize};
+
+/// The chat platform a message came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Platform {
+    /// Twitch chat.
+    Twitch,
+    /// YouTube live chat.
+    YouTube,
+    /// Kick chat.
+    Kick,
+}
+
+impl Platform {
+    /// Every platform, in the order the UI and scripts list them.
+    pub const ALL: [Platform; 3] = [Platform::Twitch, Platform::YouTube, Platform::Kick];
+
+    /// The lower-case name used on command lines, socket names and URL paths (`twitch`, …).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Platform::Twitch => "twitch",
+            Platform::YouTube => "youtube",
+            Platform::Kick => "kick",
+        }
+    }
+
+    /// The display name used in messages (`Twitch`, `YouTube`, `Kick`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Twitch => "Twitch",
+            Platform::YouTube => "YouTube",
+            Platform::Kick => "Kick",
+        }
+    }
+
+    /// Parses a slug (`twitch`, `youtube`, `kick`), case-insensitively.
+    pub fn from_slug(slug: &str) -> Option<Platform> {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.slug().eq_ignore_ascii_case(slug))
+    }
+
+    /// The slugs joined by `sep` (for sentences and `--help`).
+    pub fn slugs(sep: &str) -> String {
+        Platform::ALL
+            .iter()
+            .map(|p| p.slug())
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_round_trip() {
+        for p in Platform::ALL {
+            assert_eq!(Platform::from_slug(p.slug()), Some(p));
+            assert_eq!(Platform::from_slug(&p.slug().to_uppercase()), Some(p));
+        }
+        assert_eq!(Platform::from_slug("myspace"), None);
+        assert_eq!(Platform::slugs(","), "twitch,youtube,kick");
+    }
+}
