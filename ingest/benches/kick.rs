@@ -1,0 +1,2 @@
+//! Benchmark placeholder for the kick connector (in progress).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Benchmark placeholder for the twitch connector (in progress).
+fn main() {}

@@ -1,0 +1,2 @@
+//! Benchmark placeholder for the youtube connector (in progress).
+fn main() {}

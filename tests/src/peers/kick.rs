@@ -1,0 +1,1 @@
+//! Loopback kick peer (in progress).

@@ -1,0 +1,1 @@
+//! Loopback twitch peer (in progress).

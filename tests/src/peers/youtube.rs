@@ -1,0 +1,1 @@
+//! Loopback youtube peer (in progress).
