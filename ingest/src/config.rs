@@ -6,28 +6,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use shm_layout::Platform;
 
+use crate::connectors::endpoints::{self, Endpoints, KickProtocol, Secret};
 use crate::writer::WritePolicy;
-
-/// The platforms a process can serve, as typed on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlatformArg {
-    /// Twitch chat.
-    Twitch,
-    /// YouTube live chat.
-    Youtube,
-    /// Kick chat.
-    Kick,
-}
-
-impl From<PlatformArg> for Platform {
-    fn from(p: PlatformArg) -> Platform {
-        match p {
-            PlatformArg::Twitch => Platform::Twitch,
-            PlatformArg::Youtube => Platform::YouTube,
-            PlatformArg::Kick => Platform::Kick,
-        }
-    }
-}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,8 +33,9 @@ pub enum LogFormat {
 pub struct Cli {
     /// Platform this process serves: stamped on every message (never taken from the payload)
     /// and part of the socket's name.
-    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum, ignore_case = true)]
-    pub platform: PlatformArg,
+    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum, ignore_case = true,
+          required_unless_present = "list_platforms")]
+    pub platform: Option<Platform>,
 
     /// POSIX shared-memory segment to write into (a leading '/', no other '/'); created when
     /// absent, so ingest and gateway may start in any order.
@@ -89,6 +70,58 @@ pub struct Cli {
     /// Log format: "text" for people, "json" for one JSON object per line.
     #[arg(long, env = "CROSSCHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Twitch IRC endpoint: wss://host:port, ws://host:port, ircs://host:port (TLS) or
+    /// irc://host:port (plain TCP).
+    #[arg(long, env = "CROSSCHAT_TWITCH_IRC_URL", default_value = endpoints::TWITCH_IRC_URL)]
+    pub twitch_irc_url: String,
+
+    /// Kick website, for the channel lookup (GET /api/v2/channels/<slug>).
+    #[arg(long, env = "CROSSCHAT_KICK_WEB_URL", default_value = endpoints::KICK_WEB_URL)]
+    pub kick_web_url: String,
+
+    /// Kick realtime API (connection token and websocket URL).
+    #[arg(long, env = "CROSSCHAT_KICK_REALTIME_API_URL", default_value = endpoints::KICK_REALTIME_API_URL)]
+    pub kick_realtime_api_url: String,
+
+    /// Kick feed: "centrifugo" (the site's current feed) or "pusher" (the legacy one).
+    #[arg(long, env = "CROSSCHAT_KICK_PROTOCOL", value_enum, default_value_t = KickProtocolArg::Centrifugo)]
+    pub kick_protocol: KickProtocolArg,
+
+    /// Kick's legacy Pusher websocket URL (with --kick-protocol pusher).
+    #[arg(long, env = "CROSSCHAT_KICK_PUSHER_URL", default_value = endpoints::KICK_PUSHER_URL)]
+    pub kick_pusher_url: String,
+
+    /// YouTube Data API v3 key (never logged). Without it, linked YouTube channels show an error.
+    #[arg(long, env = "CROSSCHAT_YOUTUBE_API_KEY", default_value = "", hide_default_value = true,
+          hide_env_values = true)]
+    pub youtube_api_key: String,
+
+    /// YouTube Data API base URL.
+    #[arg(long, env = "CROSSCHAT_YOUTUBE_API_URL", default_value = endpoints::YOUTUBE_API_URL)]
+    pub youtube_api_url: String,
+
+    /// YouTube quota units per day for the key (Google's default is 10000).
+    #[arg(long, env = "CROSSCHAT_YOUTUBE_DAILY_QUOTA", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub youtube_daily_quota: u64,
+
+    /// Shortest interval between two live-chat polls of one stream, in ms.
+    #[arg(long, env = "CROSSCHAT_YOUTUBE_MIN_POLL_MS", default_value_t = 5_000, value_name = "MS")]
+    pub youtube_min_poll_ms: u64,
+
+    /// Print the platform slugs, one per line, and exit (scripts read the list from here).
+    #[arg(long, exclusive = true)]
+    pub list_platforms: bool,
+}
+
+/// The Kick feeds, as typed on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KickProtocolArg {
+    /// Centrifugo (current).
+    Centrifugo,
+    /// Pusher (legacy).
+    Pusher,
 }
 
 /// What [`crate::run_socket`] and [`crate::run_stdin`] need (tests build it directly).
@@ -104,12 +137,16 @@ pub struct Config {
     pub max_connections: usize,
     /// Lock and ring-full policy.
     pub policy: WritePolicy,
+    /// The connectors' outside endpoints and secrets.
+    pub endpoints: Endpoints,
+    /// Whether the platform connector runs (off in `--stdin` mode and in-process socket tests).
+    pub connector: bool,
 }
 
 impl From<&Cli> for Config {
     fn from(cli: &Cli) -> Config {
         Config {
-            platform: cli.platform.into(),
+            platform: cli.platform.unwrap_or(Platform::ALL[0]),
             shm_name: cli.shm_name.clone(),
             runtime_dir: cli.runtime_dir.clone(),
             max_connections: cli.max_connections as usize,
@@ -117,6 +154,21 @@ impl From<&Cli> for Config {
                 full_wait: Duration::from_millis(cli.full_wait_ms),
                 ..WritePolicy::default()
             },
+            endpoints: Endpoints {
+                twitch_irc_url: cli.twitch_irc_url.clone(),
+                kick_web_url: cli.kick_web_url.clone(),
+                kick_realtime_api_url: cli.kick_realtime_api_url.clone(),
+                kick_protocol: match cli.kick_protocol {
+                    KickProtocolArg::Centrifugo => KickProtocol::Centrifugo,
+                    KickProtocolArg::Pusher => KickProtocol::Pusher,
+                },
+                kick_pusher_url: cli.kick_pusher_url.clone(),
+                youtube_api_key: Secret::new(cli.youtube_api_key.clone()),
+                youtube_api_url: cli.youtube_api_url.clone(),
+                youtube_daily_quota: cli.youtube_daily_quota,
+                youtube_min_poll_ms: cli.youtube_min_poll_ms,
+            },
+            connector: !cli.stdin,
         }
     }
 }

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::normalize::{self, Code, Refusal, MAX_LINE};
 use crate::reply;
+use crate::request::{self, Request};
 use crate::stats::{Stats, Tally};
 use crate::writer::{Batch, Outcome, WriterHandle};
 
@@ -52,11 +53,15 @@ pub struct ConnCtx {
     pub stats: std::sync::Arc<Stats>,
     /// `--full-wait-ms`, for the `queue_full` sentence.
     pub full_wait_ms: u64,
+    /// Linked channels and their states (the gateway's control lines).
+    pub control: std::sync::Arc<crate::control::ControlPlane>,
 }
 
 enum Item {
     Refused(Refusal),
     Queued(Uuid),
+    /// A control line's reply, given at once.
+    Reply(Vec<u8>),
 }
 
 struct Pending {
@@ -103,15 +108,37 @@ impl<'a> Builder<'a> {
         if line.len() > MAX_LINE {
             return self.refuse(Refusal::line_too_long());
         }
-        let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
         let now = shm_layout::now_ms();
-        let item = normalize::normalise(line, self.ctx.platform, id, now)
-            .and_then(|msg| normalize::encode(&msg, &mut self.batch.bytes))
-            .map(|()| {
-                self.batch.push_end();
-                Item::Queued(id)
-            })
-            .unwrap_or_else(Item::Refused);
+        let item = match request::classify(line, self.ctx.platform, now) {
+            Err(r) => Item::Refused(r),
+            Ok(Request::Control(c)) => Item::Reply(self.ctx.control.handle(c)),
+            Ok(Request::Event(ev)) => {
+                let start = self.batch.bytes.len();
+                ev.write_json(&mut self.batch.bytes);
+                if self.batch.bytes.len() - start > shm_layout::MAX_PAYLOAD {
+                    self.batch.bytes.truncate(start);
+                    Item::Refused(Refusal {
+                        code: Code::TooLarge,
+                        message: "the event does not fit a ring slot: shorten its fields".into(),
+                    })
+                } else {
+                    self.batch.push_end();
+                    Item::Queued(ev.id())
+                }
+            }
+            Ok(Request::Message) => {
+                let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
+                normalize::normalise(line, self.ctx.platform, id, now)
+                    .and_then(|msg| {
+                        normalize::encode(&msg, &mut self.batch.bytes).map(|()| msg.id)
+                    })
+                    .map(|id| {
+                        self.batch.push_end();
+                        Item::Queued(id)
+                    })
+                    .unwrap_or_else(Item::Refused)
+            }
+        };
         self.items.push(item);
     }
 
@@ -257,6 +284,10 @@ async fn write_replies<W: AsyncWrite + Unpin>(
         for item in p.items {
             let refusal = match item {
                 Item::Refused(r) => Some(r),
+                Item::Reply(bytes) => {
+                    line.extend_from_slice(&bytes);
+                    None
+                }
                 // No outcome means the writer thread is gone.
                 Item::Queued(id) => match outcomes.next().unwrap_or(Outcome::Unavailable) {
                     Outcome::Enqueued => {

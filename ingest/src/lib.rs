@@ -22,10 +22,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
-pub mod connectors;
 pub mod conn;
+pub mod connectors;
+pub mod control;
 pub mod normalize;
 pub mod reply;
+pub mod request;
 pub mod socket;
 pub mod stats;
 pub mod writer;
@@ -69,6 +71,7 @@ struct Running {
     ctx: conn::ConnCtx,
     thread: std::thread::JoinHandle<()>,
     reporter: tokio::task::JoinHandle<()>,
+    connector: Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
 }
 
 async fn start(config: &Config) -> Result<Running, StartError> {
@@ -85,23 +88,55 @@ async fn start(config: &Config) -> Result<Running, StartError> {
         let stats = stats.clone();
         async move { stats.report_refusals(REFUSAL_REPORT).await }
     });
+    let control = Arc::new(control::ControlPlane::new(config.connector));
+    let connector = config.connector.then(|| {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let links = control.subscribe();
+        let ctx = connectors::ConnectorCtx {
+            platform: config.platform,
+            sink: connectors::Sink::new(
+                writer.clone(),
+                links.clone(),
+                control.metrics.clone(),
+                control.status.clone(),
+            ),
+            links,
+            status: control.status.clone(),
+            metrics: control.metrics.clone(),
+            endpoints: Arc::new(config.endpoints.clone()),
+            shutdown: stop_rx,
+        };
+        let task = tokio::spawn(connectors::supervisor::supervise(ctx));
+        (stop_tx, task)
+    });
     let ctx = conn::ConnCtx {
         platform: config.platform,
         writer,
         stats,
         full_wait_ms: config.policy.full_wait.as_millis() as u64,
+        control,
     };
     Ok(Running {
         seg,
         ctx,
         thread,
         reporter,
+        connector,
     })
 }
 
 impl Running {
+    /// Stops the platform connector (it holds a writer handle, so it stops before the writer).
+    async fn stop_connector(&mut self) {
+        if let Some((stop, task)) = self.connector.take() {
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
     /// Drops the last writer handle and waits for the writer thread to finish its queue.
-    async fn finish(self) -> Tally {
+    async fn finish(mut self) -> Tally {
+        self.stop_connector().await;
         let totals = self.ctx.stats.totals();
         drop(self.ctx);
         self.reporter.abort();

@@ -7,6 +7,12 @@ use ingest::{Cli, Config};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.list_platforms {
+        for p in shm_layout::Platform::ALL {
+            println!("{}", p.slug());
+        }
+        return ExitCode::SUCCESS;
+    }
     ingest::config::init_logging(cli.log_format);
     let config = Config::from(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

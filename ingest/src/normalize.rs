@@ -136,7 +136,7 @@ pub fn normalise(
             )
         })?),
     };
-    Ok(ChatMessage {
+    let mut msg = ChatMessage {
         id,
         streamer_id,
         user,
@@ -151,14 +151,192 @@ pub fn normalise(
         channel: None,
         platform_message_id: None,
         user_id: None,
-        is_owner: false,
+        is_owner: raw.is_owner.unwrap_or(false),
         badges: Vec::new(),
         emotes: Vec::new(),
         reply_to: None,
         amount: None,
         system_text: None,
-    })
+    };
+    v2::apply(&mut msg, V2 {
+        channel: raw.channel,
+        platform_message_id: raw.platform_message_id,
+        user_id: raw.user_id,
+        kind: raw.kind,
+        badges: raw.badges,
+        emotes: raw.emotes,
+        reply_to: raw.reply_to,
+        amount: raw.amount,
+        system_text: raw.system_text,
+    })?;
+    Ok(msg)
 }
+
+/// The v2 fields of a request, before validation.
+struct V2<'a> {
+    channel: Option<Str<'a>>,
+    platform_message_id: Option<Str<'a>>,
+    user_id: Option<Str<'a>>,
+    kind: Option<Str<'a>>,
+    badges: Option<Vec<String>>,
+    emotes: Option<Vec<EmoteIn>>,
+    reply_to: Option<ReplyIn>,
+    amount: Option<AmountIn>,
+    system_text: Option<Str<'a>>,
+}
+
+/// Validation of the v2 fields (issue 12): each refusal names its field and says what is wanted.
+mod v2 {
+    use super::*;
+    use shm_layout::{code_point_slice, platform_message_uuid, Amount, Emote, Kind, ReplyTo};
+
+    /// Longest `channel`, in characters.
+    pub const MAX_CHANNEL_CHARS: usize = 100;
+    /// Longest platform or user id, in characters.
+    pub const MAX_ID_CHARS: usize = 128;
+    /// Most badges per message.
+    pub const MAX_BADGES: usize = 16;
+    /// Most emotes per message.
+    pub const MAX_EMOTES: usize = 128;
+
+    pub(super) fn apply(m: &mut ChatMessage, v: V2<'_>) -> Result<(), Refusal> {
+        if let Some(c) = v.channel {
+            m.channel = Some(short_field("channel", &c, MAX_CHANNEL_CHARS)?);
+        }
+        if let Some(p) = v.platform_message_id {
+            m.platform_message_id = Some(short_field("platformMessageId", &p, MAX_ID_CHARS)?);
+        }
+        if let Some(u) = v.user_id {
+            m.user_id = Some(short_field("userId", &u, MAX_ID_CHARS)?);
+        }
+        if let (Some(c), Some(p)) = (&m.channel, &m.platform_message_id) {
+            // The platform's id names the message: delivered twice, it is logged once.
+            m.id = platform_message_uuid(m.platform, c, p);
+        }
+        if let Some(k) = v.kind {
+            m.kind = Kind::from_name(&k).ok_or_else(|| {
+                Refusal::invalid(format!("field \"kind\" must be {}", expected("kind")))
+            })?;
+        }
+        if let Some(badges) = v.badges {
+            if badges.len() > MAX_BADGES {
+                return Err(Refusal::invalid(format!(
+                    "field \"badges\" has {} entries, at most {MAX_BADGES} are allowed",
+                    badges.len()
+                )));
+            }
+            if let Some(bad) = badges.iter().find(|b| !crate::connectors::sink::is_badge(b)) {
+                return Err(Refusal::invalid(format!(
+                    "badge {bad:?} is not a short word: badges are 1–32 of a-z, 0-9, '_' and '-', like \"moderator\""
+                )));
+            }
+            m.badges = badges;
+        }
+        if let Some(emotes) = v.emotes {
+            if emotes.len() > MAX_EMOTES {
+                return Err(Refusal::invalid(format!(
+                    "field \"emotes\" has {} entries, at most {MAX_EMOTES} are allowed",
+                    emotes.len()
+                )));
+            }
+            let mut out: Vec<Emote> = Vec::with_capacity(emotes.len());
+            for e in emotes {
+                let (start, end) = (e.start.min(u32::MAX as u64) as u32, e.end.min(u32::MAX as u64) as u32);
+                let slice = code_point_slice(&m.text, start, end).ok_or_else(|| {
+                    Refusal::invalid(format!(
+                        "emote {:?} covers code points {}..{}, outside the text ({} code points): \"start\" and \"end\" are a half-open range of code points of the normalised \"text\"",
+                        e.id, e.start, e.end, m.text.chars().count()
+                    ))
+                })?;
+                let id = short_field("emotes[].id", &e.id, MAX_ID_CHARS)?;
+                let name = match e.name {
+                    Some(n) if n != slice => {
+                        return Err(Refusal::invalid(format!(
+                            "emote {id:?} is named {n:?} but its range covers {slice:?}: the range must cover the emote's name in \"text\""
+                        )))
+                    }
+                    _ => slice.to_owned(),
+                };
+                if out.iter().any(|o| start < o.end && o.start < end) {
+                    return Err(Refusal::invalid(format!(
+                        "emote {id:?} overlaps another emote's range"
+                    )));
+                }
+                out.push(Emote { id, name, start, end });
+            }
+            out.sort_by_key(|e| e.start);
+            m.emotes = out;
+        }
+        if let Some(r) = v.reply_to {
+            let platform_message_id =
+                short_field("replyTo.platformMessageId", &r.platform_message_id, MAX_ID_CHARS)?;
+            let user = short_field("replyTo.user", &r.user, MAX_USER_CHARS)?;
+            let text = clean(&r.text);
+            let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
+            m.reply_to = Some(ReplyTo { platform_message_id, user, text });
+        }
+        if let Some(a) = v.amount {
+            let value = a.value.trim();
+            let valid = !value.is_empty()
+                && value.len() <= 24
+                && value.bytes().filter(|&b| b == b'.').count() <= 1
+                && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && value.bytes().next().is_some_and(|b| b.is_ascii_digit());
+            if !valid {
+                return Err(Refusal::invalid(
+                    "field \"amount.value\" must be a decimal number as a string, like \"2.00\"",
+                ));
+            }
+            let currency = a.currency.as_deref().map(str::trim).unwrap_or("");
+            if currency.is_empty() {
+                return Err(Refusal::invalid(
+                    "field \"amount\" needs a \"currency\": an ISO code like \"EUR\", or \"bits\" / \"kicks\"",
+                ));
+            }
+            if currency.len() > 8 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(Refusal::invalid(
+                    "field \"amount.currency\" must be 1–8 letters, like \"EUR\" or \"bits\"",
+                ));
+            }
+            let display = match a.display.as_deref().map(|d| clean(d).into_owned()) {
+                Some(d) if !d.is_empty() => d.chars().take(32).collect(),
+                _ => format!("{value} {currency}"),
+            };
+            m.amount = Some(Amount { value: value.to_owned(), currency: currency.to_owned(), display });
+        }
+        if let Some(t) = v.system_text {
+            let t = clean(&t);
+            if !t.is_empty() {
+                if t.chars().count() > MAX_TEXT_CHARS {
+                    return Err(Refusal::invalid(format!(
+                        "field \"systemText\" is longer than {MAX_TEXT_CHARS} characters"
+                    )));
+                }
+                m.system_text = Some(t.into_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// A short single-line field: controls removed, trimmed, 1–`max` characters.
+    pub fn short_field(field: &str, value: &str, max: usize) -> Result<String, Refusal> {
+        let v = clean(value);
+        if v.is_empty() {
+            return Err(Refusal::invalid(format!(
+                "field \"{field}\" is empty after trimming and removing control characters"
+            )));
+        }
+        let n = v.chars().count();
+        if n > max {
+            return Err(Refusal::invalid(format!(
+                "field \"{field}\" is {n} characters long, at most {max} are allowed"
+            )));
+        }
+        Ok(v.into_owned())
+    }
+}
+
+pub use v2::short_field;
 
 /// Appends `msg`'s slot JSON to `out`; refuses `too_large` (leaving `out` as it was) when it is
 /// over a slot's [`MAX_PAYLOAD`] bytes.
@@ -295,7 +473,47 @@ struct Raw<'a> {
     is_sub: Option<bool>,
     is_mod: Option<bool>,
     color: Option<Str<'a>>,
+    channel: Option<Str<'a>>,
+    platform_message_id: Option<Str<'a>>,
+    user_id: Option<Str<'a>>,
+    kind: Option<Str<'a>>,
+    is_owner: Option<bool>,
+    badges: Option<Vec<String>>,
+    emotes: Option<Vec<EmoteIn>>,
+    reply_to: Option<ReplyIn>,
+    amount: Option<AmountIn>,
+    system_text: Option<Str<'a>>,
     duplicate: Option<&'static str>,
+}
+
+/// An emote as a producer sends it: the name may be left out (it is the text it covers).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmoteIn {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    start: u64,
+    end: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ReplyIn {
+    platform_message_id: String,
+    user: String,
+    #[serde(default)]
+    text: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AmountIn {
+    value: String,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    display: Option<String>,
 }
 
 /// The visitor records the field whose value it is reading, so that a type error from
@@ -338,6 +556,16 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "isSub" => "isSub",
                 "isMod" => "isMod",
                 "color" => "color",
+                "channel" => "channel",
+                "platformMessageId" => "platformMessageId",
+                "userId" => "userId",
+                "kind" => "kind",
+                "isOwner" => "isOwner",
+                "badges" => "badges",
+                "emotes" => "emotes",
+                "replyTo" => "replyTo",
+                "amount" => "amount",
+                "systemText" => "systemText",
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                     continue;
@@ -352,6 +580,18 @@ impl<'de> Visitor<'de> for PayloadSeed<'_> {
                 "isVip" => put(&mut raw.is_vip, map.next_value()?, field, dup),
                 "isSub" => put(&mut raw.is_sub, map.next_value()?, field, dup),
                 "isMod" => put(&mut raw.is_mod, map.next_value()?, field, dup),
+                "isOwner" => put(&mut raw.is_owner, map.next_value()?, field, dup),
+                "channel" => put(&mut raw.channel, map.next_value()?, field, dup),
+                "platformMessageId" => {
+                    put(&mut raw.platform_message_id, map.next_value()?, field, dup)
+                }
+                "userId" => put(&mut raw.user_id, map.next_value()?, field, dup),
+                "kind" => put(&mut raw.kind, map.next_value()?, field, dup),
+                "badges" => put(&mut raw.badges, map.next_value()?, field, dup),
+                "emotes" => put(&mut raw.emotes, map.next_value()?, field, dup),
+                "replyTo" => put(&mut raw.reply_to, map.next_value()?, field, dup),
+                "amount" => put(&mut raw.amount, map.next_value()?, field, dup),
+                "systemText" => put(&mut raw.system_text, map.next_value()?, field, dup),
                 _ => put(&mut raw.color, map.next_value()?, field, dup),
             }
             self.field.set(None);
@@ -365,6 +605,12 @@ fn expected(field: &str) -> &'static str {
         "streamerId" => "a string holding a UUID",
         "user" | "text" => "a string",
         "color" => "a string like \"#1e90ff\" (or null)",
+        "channel" | "platformMessageId" | "userId" | "systemText" => "a string (or null)",
+        "kind" => "one of \"chat\", \"action\", \"paid\", \"membership\", \"system\" (or null)",
+        "badges" => "an array of badge names like [\"moderator\", \"subscriber\"] (or null)",
+        "emotes" => "an array of {\"id\", \"name\"?, \"start\", \"end\"} with code-point offsets into \"text\" (or null)",
+        "replyTo" => "an object {\"platformMessageId\", \"user\", \"text\"} (or null)",
+        "amount" => "an object {\"value\": \"2.00\", \"currency\": \"EUR\", \"display\"?: \"€2.00\"} (or null)",
         _ => "true or false (or null)",
     }
 }

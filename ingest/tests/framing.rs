@@ -35,6 +35,7 @@ async fn fragments_boundaries_and_long_lines() {
         writer,
         stats: Arc::default(),
         full_wait_ms: 2000,
+        control: Arc::new(ingest::control::ControlPlane::new(false)),
     };
 
     let mut input = Vec::new();

@@ -54,6 +54,17 @@ impl Platform {
     }
 }
 
+/// Command lines take the slug (`--platform twitch`), so the flag's list is [`Platform::ALL`].
+impl clap::ValueEnum for Platform {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Platform::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.slug()).help(self.display_name()))
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.display_name())
