@@ -9,6 +9,7 @@
 //! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
 //! * [`producers`]: the client of the ingest producer sockets
 //! * [`events`]: what routes announce to WebSocket rooms
+//! * [`frames`]: every WebSocket frame pushed to a room, built in one place
 //! * [`metrics`]: the Prometheus registry and metric handles
 //! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
 //! * [`rooms`]: WebSocket rooms with bounded per-connection queues
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod frames;
 pub mod metrics;
 pub mod producers;
 pub mod pump;

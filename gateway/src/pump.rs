@@ -87,24 +87,6 @@ impl Drop for Pump {
     }
 }
 
-/// `{"type":"chat:message","message":{…}}` for a message read back from a log.
-pub fn chat_frame(m: &ChatMessage) -> Outbound {
-    let json = String::from_utf8(m.to_json()).expect("serde_json writes UTF-8");
-    frame_around(m.id, &json)
-}
-
-fn frame_around(id: Uuid, json: &str) -> Outbound {
-    const HEAD: &str = r#"{"type":"chat:message","message":"#;
-    let mut f = String::with_capacity(HEAD.len() + json.len() + 1);
-    f.push_str(HEAD);
-    f.push_str(json);
-    f.push('}');
-    Outbound::Chat {
-        id,
-        frame: f.into(),
-    }
-}
-
 /// A message taken from a slot: what the pump needs to persist and push it. Its JSON is the slot's
 /// own bytes (the ingest's serialisation), checked to be exactly a [`ChatMessage`] — so the
 /// pump neither re-serialises it for the log nor for the browsers.
@@ -118,6 +100,8 @@ pub struct Pumped {
     pub timestamp: u64,
     /// One line of JSON (no newline), valid UTF-8.
     pub json: bytes::Bytes,
+    /// A moderation event (None: a chat message).
+    pub event: Option<shm_layout::SlotEvent>,
 }
 
 impl LogEntry for Pumped {
@@ -179,6 +163,19 @@ struct Strict<'a> {
 impl Pumped {
     /// Validates a slot's payload and keeps its bytes.
     pub fn from_slot(bytes: &[u8]) -> Result<Pumped, String> {
+        if shm_layout::SlotKind::of_json(bytes).map_err(|e| e.to_string())?
+            != shm_layout::SlotKind::Message
+        {
+            // A moderation event: small and rare, so parsed whole and written back as one line.
+            let ev = shm_layout::SlotEvent::from_json(bytes).map_err(|e| e.to_string())?;
+            return Ok(Pumped {
+                id: ev.id(),
+                streamer_id: ev.streamer_id(),
+                timestamp: ev.timestamp(),
+                json: bytes::Bytes::from(ev.to_json()),
+                event: Some(ev),
+            });
+        }
         let s: Strict<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         let (id, streamer_id, timestamp) = (s.id, s.streamer_id, s.timestamp);
         let json = if bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
@@ -195,13 +192,17 @@ impl Pumped {
             streamer_id,
             timestamp,
             json,
+            event: None,
         })
     }
 
     /// The frame pushed to the room.
     pub fn frame(&self) -> Outbound {
+        if let Some(f) = self.event.as_ref().and_then(crate::frames::moderation_frame) {
+            return f;
+        }
         // Checked in `from_slot`.
-        frame_around(self.id, std::str::from_utf8(&self.json).unwrap_or("{}"))
+        crate::frames::chat_frame_around(self.id, std::str::from_utf8(&self.json).unwrap_or("{}"))
     }
 }
 

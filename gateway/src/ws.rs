@@ -24,6 +24,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 // tokio's clock, so that tests can run the heartbeat on paused time.
 use tokio::time::Instant;
+use shm_layout::SlotEvent;
 use uuid::Uuid;
 use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::http::{HeaderMap, StatusCode};
@@ -36,7 +37,6 @@ use crate::security::check_origin;
 use crate::state::State;
 use crate::store::logs::{replay_after, select_from_log};
 use crate::store::Transcript;
-use shm_layout::ChatMessage;
 
 /// Largest inbound text frame handled; larger ones get an error frame.
 pub const MAX_INBOUND: usize = 4 * 1024;
@@ -371,13 +371,13 @@ impl Conn {
                     .await
             }
         };
-        let (tx, mut rx) = mpsc::channel::<ChatMessage>(256);
+        let (tx, mut rx) = mpsc::channel::<SlotEvent>(256);
         let reader = tokio::task::spawn_blocking(move || {
             let found = replay_after(&path, since, |m| tx.blocking_send(m).is_ok())?;
             if !found {
                 // `since` was archived meanwhile (or is unknown): the newest of the active log.
                 for m in select_from_log(&path, None, REPLAY_WITHOUT_ANCHOR)? {
-                    if tx.blocking_send(m).is_err() {
+                    if tx.blocking_send(SlotEvent::Message(m)).is_err() {
                         break;
                     }
                 }
@@ -389,12 +389,15 @@ impl Conn {
         let mut recent: VecDeque<Uuid> = VecDeque::new();
         let mut n = 0usize;
         while let Some(m) = rx.recv().await {
-            if recent.len() == OUTBOUND_QUEUE {
-                recent.pop_front();
-            }
-            recent.push_back(m.id);
-            let Outbound::Chat { frame, .. } = crate::pump::chat_frame(&m) else {
-                unreachable!("chat_frame builds chat frames")
+            let frame = match crate::frames::slot_frame(&m) {
+                Outbound::Chat { id, frame } => {
+                    if recent.len() == OUTBOUND_QUEUE {
+                        recent.pop_front();
+                    }
+                    recent.push_back(id);
+                    frame
+                }
+                Outbound::Event(frame) => frame,
             };
             n += 1;
             let write = async {

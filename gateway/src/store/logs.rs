@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
-use shm_layout::ChatMessage;
+use shm_layout::{ChatMessage, Platform, SlotEvent, SlotKind};
 use uuid::Uuid;
 
 use super::atomic::sync_dir;
@@ -302,6 +302,9 @@ pub fn read_messages(path: &Path) -> io::Result<Vec<ChatMessage>> {
         if line.is_empty() {
             continue;
         }
+        if is_event_line(line) {
+            continue;
+        }
         match serde_json::from_slice::<ChatMessage>(line) {
             Ok(m) => out.push(m),
             Err(e) => {
@@ -337,7 +340,26 @@ fn for_each_line(path: &Path, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()
     }
 }
 
+/// Whether a log line is a moderation tombstone (it has a `"type"`; messages have none).
+fn is_event_line(line: &[u8]) -> bool {
+    line.windows(7).any(|w| w == b"\"type\":")
+        && !matches!(SlotKind::of_json(line), Ok(SlotKind::Message))
+}
+
+fn parse_event(path: &Path, line: &[u8]) -> Option<SlotEvent> {
+    match SlotEvent::from_json(line) {
+        Ok(e) => Some(e),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "skipping a log line that does not parse");
+            None
+        }
+    }
+}
+
 fn parse_line(path: &Path, line: &[u8]) -> Option<ChatMessage> {
+    if is_event_line(line) {
+        return None;
+    }
     match serde_json::from_slice::<ChatMessage>(line) {
         Ok(m) => Some(m),
         Err(e) => {
@@ -363,12 +385,17 @@ pub fn select_from_log(
     let mut after: Option<Vec<Vec<u8>>> = None;
     for_each_line(path, |line| {
         if let Some(after) = after.as_mut() {
-            after.push(line.to_vec());
+            if !is_event_line(line) {
+                after.push(line.to_vec());
+            }
             return after.len() < limit;
         }
         if since.is_some() && line_id(line) == since {
             after = Some(Vec::new());
             return limit > 0;
+        }
+        if is_event_line(line) {
+            return true;
         }
         if limit > 0 {
             if tail.len() == limit {
@@ -385,22 +412,116 @@ pub fn select_from_log(
     Ok(lines.iter().filter_map(|l| parse_line(path, l)).collect())
 }
 
-/// Calls `f` with every message after `since`, in order, streaming (for a WebSocket replay);
-/// returns whether `since` was in the log.
+/// Calls `f` with every message and tombstone after `since`, in order, streaming (for a
+/// WebSocket replay); returns whether `since` was in the log.
 pub fn replay_after(
     path: &Path,
     since: Uuid,
-    mut f: impl FnMut(ChatMessage) -> bool,
+    mut f: impl FnMut(SlotEvent) -> bool,
 ) -> io::Result<bool> {
     let mut found = false;
     for_each_line(path, |line| {
         if found {
-            return parse_line(path, line).map_or(true, &mut f);
+            return parse_event(path, line).map_or(true, &mut f);
         }
         found = line_id(line) == Some(since);
         true
     })?;
     Ok(found)
+}
+
+/// The moderation tombstones of one log, to mark the messages they hide.
+#[derive(Debug, Default)]
+pub struct Tombstones {
+    /// Deleted message ids → when.
+    deleted: HashMap<Uuid, u64>,
+    /// (platform, channel, userId) → timestamps of timeouts/bans.
+    cleared_users: HashMap<(Platform, String, String), Vec<u64>>,
+    /// (platform, channel) → timestamps of chat clears.
+    cleared: HashMap<(Platform, String), Vec<u64>>,
+}
+
+impl Tombstones {
+    /// Reads every tombstone of a log (memory grows with tombstones only, not messages).
+    pub fn read(path: &Path) -> io::Result<Tombstones> {
+        let mut t = Tombstones::default();
+        for_each_line(path, |line| {
+            if is_event_line(line) {
+                if let Some(ev) = parse_event(path, line) {
+                    t.add(&ev);
+                }
+            }
+            true
+        })?;
+        Ok(t)
+    }
+
+    /// Records one event (messages are ignored).
+    pub fn add(&mut self, ev: &SlotEvent) {
+        match ev {
+            SlotEvent::Message(_) => {}
+            SlotEvent::Delete(d) => {
+                self.deleted.entry(d.target_id).or_insert(d.timestamp);
+            }
+            SlotEvent::ClearUser(c) => self
+                .cleared_users
+                .entry((c.platform, c.channel.clone(), c.user_id.clone()))
+                .or_default()
+                .push(c.timestamp),
+            SlotEvent::Clear(c) => self
+                .cleared
+                .entry((c.platform, c.channel.clone()))
+                .or_default()
+                .push(c.timestamp),
+        }
+    }
+
+    /// When `m` was hidden by a moderator, if it was: deleted by id (whenever the delete
+    /// arrived), or written before a timeout/ban of its author or a clear of its channel.
+    pub fn deleted_at(&self, m: &ChatMessage) -> Option<u64> {
+        if let Some(at) = self.deleted.get(&m.id) {
+            return Some(*at);
+        }
+        let channel = m.channel.clone().unwrap_or_default();
+        let after = |stamps: Option<&Vec<u64>>| {
+            stamps.and_then(|v| v.iter().copied().filter(|&t| t >= m.timestamp).min())
+        };
+        let by_user = m.user_id.as_ref().and_then(|u| {
+            after(self.cleared_users.get(&(m.platform, channel.clone(), u.clone())))
+        });
+        let by_clear = after(self.cleared.get(&(m.platform, channel)));
+        match (by_user, by_clear) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A message of a transcript, with its moderation mark.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptMessage {
+    /// The message as logged.
+    #[serde(flatten)]
+    pub message: ChatMessage,
+    /// A moderator deleted it (or timed out/banned its author, or cleared the chat).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    /// When, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<u64>,
+}
+
+impl TranscriptMessage {
+    /// Marks `message` with what `tombstones` say about it.
+    pub fn marked(message: ChatMessage, tombstones: &Tombstones) -> TranscriptMessage {
+        let deleted_at = tombstones.deleted_at(&message);
+        TranscriptMessage {
+            message,
+            deleted: deleted_at.is_some(),
+            deleted_at,
+        }
+    }
 }
 
 /// Counts the lines of a log and feeds their ids to `recent`; returns (lines, bytes).
@@ -554,7 +675,9 @@ mod tests {
         assert_eq!(select_from_log(&path, None, usize::MAX).unwrap(), batch);
         let mut replayed = Vec::new();
         assert!(replay_after(&path, batch[6].id, |m| {
-            replayed.push(m.text);
+            if let SlotEvent::Message(m) = m {
+                replayed.push(m.text);
+            }
             true
         })
         .unwrap());
@@ -605,5 +728,72 @@ mod tests {
             read_messages(&store.path(&active_name(user))).unwrap(),
             vec![next]
         );
+    }
+
+    #[test]
+    fn tombstones_mark_messages_whatever_their_order() {
+        use shm_layout::{ClearChat, ClearUser, Delete};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.ndjson");
+        let sid = Uuid::new_v4();
+        let m = |pmid: &str, user_id: &str, ts: u64| {
+            let mut m = msg(sid, pmid);
+            m.platform = Platform::Twitch;
+            m.channel = Some("chan".into());
+            m.platform_message_id = Some(pmid.into());
+            m.user_id = Some(user_id.into());
+            m.id = shm_layout::platform_message_uuid(Platform::Twitch, "chan", pmid);
+            m.timestamp = ts;
+            SlotEvent::Message(m)
+        };
+        let lines = [
+            // The delete arrives before its message (a reconnect's backfill).
+            SlotEvent::Delete(Delete::new(sid, Platform::Twitch, "chan", "late", 5)),
+            m("a", "u1", 10),
+            m("b", "u2", 20),
+            m("late", "u3", 30),
+            SlotEvent::ClearUser(ClearUser {
+                id: Uuid::new_v4(),
+                streamer_id: sid,
+                platform: Platform::Twitch,
+                channel: "chan".into(),
+                user_id: "u2".into(),
+                user: "bob".into(),
+                until: Some(99),
+                timestamp: 40,
+            }),
+            m("c", "u2", 50),
+            SlotEvent::Clear(ClearChat {
+                id: Uuid::new_v4(),
+                streamer_id: sid,
+                platform: Platform::Kick,
+                channel: "chan".into(),
+                timestamp: 60,
+            }),
+        ];
+        let mut text = Vec::new();
+        for l in &lines {
+            l.write_json(&mut text);
+            text.push(b'\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let t = Tombstones::read(&path).unwrap();
+        let msgs = select_from_log(&path, None, usize::MAX).unwrap();
+        assert_eq!(
+            msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "late", "c"],
+            "tombstones are not messages"
+        );
+        let marks: Vec<Option<u64>> = msgs.iter().map(|m| t.deleted_at(m)).collect();
+        // a: untouched; b: before u2's timeout; late: deleted by id; c: after the timeout; the
+        // Kick clear does not touch Twitch messages.
+        assert_eq!(marks, [None, Some(40), Some(5), None]);
+        let mut replayed = 0;
+        replay_after(&path, msgs[0].id, |_| {
+            replayed += 1;
+            true
+        })
+        .unwrap();
+        assert_eq!(replayed, 5, "replay carries the tombstones after the anchor too");
     }
 }

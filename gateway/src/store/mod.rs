@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use shm_layout::ChatMessage;
 use uuid::Uuid;
 
 use self::logs::{read_messages, LogEntry, LogStore};
@@ -425,8 +424,15 @@ impl Store {
         which: Transcript,
         since: Option<Uuid>,
         limit: usize,
-    ) -> Result<Vec<ChatMessage>, ReadError> {
+    ) -> Result<Vec<logs::TranscriptMessage>, ReadError> {
         let path = self.transcript_path(user, which)?;
-        Ok(logs::select_from_log(&path, since, limit)?)
+        let selected = logs::select_from_log(&path, since, limit)?;
+        // Tombstones may come before or after their messages (a delete can arrive first after a
+        // reconnect): the whole log's are applied to the selection.
+        let tombstones = logs::Tombstones::read(&path)?;
+        Ok(selected
+            .into_iter()
+            .map(|m| logs::TranscriptMessage::marked(m, &tombstones))
+            .collect())
     }
 }
