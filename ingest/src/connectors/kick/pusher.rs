@@ -1,0 +1,212 @@
+//! One session of the legacy Pusher feed (`--kick-protocol pusher`): wait for
+//! `pusher:connection_established`, send `pusher:subscribe` for `chatrooms.<id>.v2` per linked
+//! channel, confirm on `pusher_internal:subscription_succeeded`, answer `pusher:ping` with
+//! `pusher:pong` (and ping an idle server), map `App\Events\*`. `pusher:error` codes (and close
+//! codes): 4000–4099 do not reconnect, 4100–4199 back off, 4200–4299 reconnect at once.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::centrifugo::{open, MAX_LINE};
+use super::feed::{chatroom_of, deliver, feed_name, parse_error, ConnGuard, End, Subs};
+use super::map::{AppEvent, RawData};
+use super::{Resolved, Timing};
+use crate::connectors::{Backoff, ChannelState, ConnectorCtx};
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Extra time, after an idle `activity_timeout` and our ping, before the connection is dead.
+const PONG_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow, default)]
+    data: RawData<'a>,
+    #[serde(borrow, default)]
+    channel: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Established {
+    #[serde(default)]
+    activity_timeout: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PusherError<'a> {
+    #[serde(default)]
+    code: Option<u32>,
+    #[serde(borrow, default)]
+    message: Option<Cow<'a, str>>,
+}
+
+/// What a Pusher error or close code asks for.
+pub fn classify(code: u32, why: String) -> End {
+    match code {
+        4000..=4099 => End::Fatal(why),
+        4200..=4299 => End::Now(why),
+        _ => End::Ordinary(why),
+    }
+}
+
+fn parse_data<'s, T: Deserialize<'s>>(d: &'s RawData<'_>) -> Option<T> {
+    match d {
+        RawData::Str(s) => serde_json::from_str(s).ok(),
+        RawData::Json(v) => T::deserialize(v).ok(),
+        RawData::None => None,
+    }
+}
+
+async fn send(ws: &mut Ws, v: serde_json::Value) -> Result<(), End> {
+    ws.send(Message::text(v.to_string()))
+        .await
+        .map_err(|e| End::Ordinary(format!("the chat connection failed ({e})")))
+}
+
+/// Runs one session until it ends.
+pub async fn session(ctx: &ConnectorCtx, t: &Timing, resolved: &mut watch::Receiver<Resolved>, backoff: &mut Backoff) -> End {
+    let set = resolved.borrow_and_update().clone();
+    for slug in set.keys() {
+        ctx.status.set(slug, ChannelState::Connecting, "connecting to Kick's chat (Pusher)");
+    }
+    let mut ws = match open(&ctx.endpoints.kick_pusher_url).await {
+        Ok(ws) => ws,
+        Err(e) => return End::Ordinary(e),
+    };
+    let _guard = ConnGuard::new(ctx);
+    let mut subs = Subs::default();
+    let mut idle = t.silence.unwrap_or(Duration::from_secs(120));
+    let mut established = false;
+    let mut last_rx = Instant::now();
+    let mut pinged = false;
+    // Until established, wait at most the subscribe timeout.
+    let mut limit = t.subscribe_timeout;
+    loop {
+        let deadline = subs.next_deadline();
+        tokio::select! {
+            msg = ws.next() => {
+                last_rx = Instant::now();
+                pinged = false;
+                let text = match msg {
+                    None => return End::Ordinary("Kick closed the chat connection".into()),
+                    Some(Err(e)) => return End::Ordinary(format!("the chat connection failed ({e})")),
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(Some(f)))) => {
+                        let code = u16::from(f.code);
+                        return classify(code.into(), format!("Kick closed the chat connection (code {code})"));
+                    }
+                    Some(Ok(Message::Close(None))) => return End::Ordinary("Kick closed the chat connection".into()),
+                    Some(Ok(Message::Binary(_))) => { parse_error(ctx, "a binary frame on the JSON feed"); continue; }
+                    Some(Ok(_)) => continue,
+                };
+                if text.len() > MAX_LINE {
+                    parse_error(ctx, "an oversized frame");
+                    continue;
+                }
+                let f: Frame = match serde_json::from_str(text.as_str()) {
+                    Ok(f) => f,
+                    Err(e) => { parse_error(ctx, &format!("a frame that does not parse ({e})")); continue; }
+                };
+                match f.event.as_ref() {
+                    "pusher:connection_established" => {
+                        established = true;
+                        backoff.connected();
+                        if t.silence.is_none() {
+                            let secs = parse_data::<Established>(&f.data).and_then(|e| e.activity_timeout).unwrap_or(120);
+                            idle = Duration::from_secs(secs.clamp(5, 600));
+                        }
+                        limit = idle;
+                        let current = resolved.borrow().clone();
+                        if let Err(e) = sync(ctx, t, &mut ws, &mut subs, &current).await { return e; }
+                    }
+                    "pusher:ping" => {
+                        if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:pong", "data": {}})).await { return e; }
+                    }
+                    "pusher:pong" => {}
+                    "pusher_internal:subscription_succeeded" => {
+                        if let Some(slug) = f.channel.as_deref().and_then(chatroom_of).and_then(|c| subs.confirm(c)) {
+                            ctx.status.set(&slug, ChannelState::Live, "reading chat");
+                        }
+                    }
+                    "pusher:error" => {
+                        let e = parse_data::<PusherError>(&f.data);
+                        let code = e.as_ref().and_then(|e| e.code);
+                        let msg: String = e.as_ref().and_then(|e| e.message.as_deref()).unwrap_or("").chars().filter(|c| !c.is_control()).take(80).collect();
+                        match code {
+                            Some(code) => return classify(code, format!("Kick's Pusher feed sent error {code} ({msg})")),
+                            None => tracing::warn!(platform = "kick", "Pusher error without a code: {msg}"),
+                        }
+                    }
+                    _ => {
+                        let feed = f.channel.as_deref().unwrap_or("");
+                        match subs.slug_of(feed).map(str::to_owned) {
+                            Some(slug) => deliver(ctx, &slug, &AppEvent { event: f.event, data: f.data }).await,
+                            None => { ctx.metrics.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(last_rx + limit + if pinged { PONG_TIMEOUT.min(limit) } else { Duration::ZERO })) => {
+                if !established {
+                    return End::Ordinary("Kick's Pusher feed did not greet the connection".into());
+                }
+                if pinged {
+                    return End::Ordinary(format!("Kick's chat went silent for {} s", (limit + PONG_TIMEOUT.min(limit)).as_secs().max(1)));
+                }
+                pinged = true;
+                if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:ping", "data": {}})).await { return e; }
+            }
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await, None => std::future::pending().await } } => {
+                for (chatroom, tries) in subs.overdue(Instant::now()) {
+                    let slug = subs.map[&chatroom].slug.clone();
+                    if tries < 2 {
+                        if let Err(e) = subscribe(t, &mut ws, &mut subs, chatroom, &slug).await { return e; }
+                    } else {
+                        if let Some(s) = subs.map.get_mut(&chatroom) { s.deadline = None; }
+                        ctx.status.set(&slug, ChannelState::Error, "Kick never confirmed joining this chat; check the chatroom id (it retries on the next reconnect)");
+                    }
+                }
+            }
+            r = resolved.changed() => {
+                if r.is_err() { return End::Stopped; }
+                let set = resolved.borrow_and_update().clone();
+                if set.is_empty() {
+                    let _ = ws.close(None).await;
+                    return End::Now("no Kick channel is linked any more".into());
+                }
+                if established {
+                    if let Err(e) = sync(ctx, t, &mut ws, &mut subs, &set).await { return e; }
+                }
+            }
+            _ = ctx.stopped() => {
+                let _ = ws.close(None).await;
+                return End::Stopped;
+            }
+        }
+    }
+}
+
+async fn subscribe(t: &Timing, ws: &mut Ws, subs: &mut Subs, chatroom: u64, slug: &str) -> Result<(), End> {
+    subs.sent(chatroom, slug, t.subscribe_timeout);
+    send(ws, serde_json::json!({"event": "pusher:subscribe", "data": {"auth": "", "channel": feed_name(chatroom)}})).await
+}
+
+async fn sync(ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws, subs: &mut Subs, set: &Resolved) -> Result<(), End> {
+    let (add, remove) = subs.plan(set);
+    for chatroom in remove {
+        subs.map.remove(&chatroom);
+        send(ws, serde_json::json!({"event": "pusher:unsubscribe", "data": {"channel": feed_name(chatroom)}})).await?;
+    }
+    for (chatroom, slug) in add {
+        ctx.status.set(&slug, ChannelState::Connecting, "joining the channel's chat");
+        subscribe(t, ws, subs, chatroom, &slug).await?;
+    }
+    Ok(())
+}
