@@ -59,8 +59,6 @@ pub async fn run_with(ctx: ConnectorCtx, timing: Timing) {
                 let _ = h.tx.send(Cmd::Part(c)).await;
             }
         }
-        // A connection left without channels is closed (its task ends when its queue closes).
-        conns.retain(|h| !h.channels.is_empty());
         let have: BTreeSet<String> = conns.iter().flat_map(|h| h.channels.iter().cloned()).collect();
         // Join the new ones: on a connection with room, else on new connections of up to
         // `channels_per_connection` each, started with their whole set.
@@ -76,6 +74,8 @@ pub async fn run_with(ctx: ConnectorCtx, timing: Timing) {
                 new_sets.push(BTreeSet::from([c.clone()]));
             }
         }
+        // A connection left without channels is closed (its task ends when its queue closes).
+        conns.retain(|h| !h.channels.is_empty());
         for set in new_sets {
             let (tx, rx) = mpsc::channel(CMD_QUEUE);
             let conn = Conn::new(ctx.clone(), timing.clone(), limiter.clone(), set.clone(), rx);

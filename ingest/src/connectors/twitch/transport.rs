@@ -48,7 +48,7 @@ pub enum Transport {
         /// The socket.
         ws: Box<WebSocketStream<MaybeTlsStream<TcpStream>>>,
         /// Lines of the last frames not yet returned.
-        pending: VecDeque<String>,
+        pending: VecDeque<Incoming>,
     },
 }
 
@@ -188,7 +188,7 @@ impl Transport {
             },
             Transport::Ws { ws, pending } => loop {
                 if let Some(l) = pending.pop_front() {
-                    return Ok(Some(Incoming::Line(l)));
+                    return Ok(Some(l));
                 }
                 let text = match ws.next().await {
                     None => return Ok(None),
@@ -201,10 +201,9 @@ impl Transport {
                 for l in text.split('\n') {
                     let l = l.strip_suffix('\r').unwrap_or(l);
                     if l.len() > MAX_LINE {
-                        return Ok(Some(Incoming::TooLong));
-                    }
-                    if !l.is_empty() {
-                        pending.push_back(l.to_owned());
+                        pending.push_back(Incoming::TooLong);
+                    } else if !l.is_empty() {
+                        pending.push_back(Incoming::Line(l.to_owned()));
                     }
                 }
             },
