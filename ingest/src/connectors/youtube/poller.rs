@@ -206,6 +206,7 @@ impl Chan {
                 ApiError::Transport(_) => true,
             };
             let delay = self.backoff.next_delay();
+            self.sh.ctx.metrics.reconnects.fetch_add(1, Relaxed);
             tracing::warn!(channel = %self.channel, path, error = %err.describe(), "YouTube call failed");
             if retry {
                 self.status(
