@@ -470,8 +470,10 @@ async fn channels_spread_over_two_connections_with_paced_joins() {
     for j in peer.joins() {
         *per_conn.entry(j.0).or_default() += 1;
     }
-    assert_eq!(per_conn.get(&0), Some(&90));
-    assert_eq!(per_conn.get(&1), Some(&60));
+    // Both connections open at once, so either may be accepted first.
+    let mut sizes: Vec<usize> = per_conn.values().copied().collect();
+    sizes.sort();
+    assert_eq!(sizes, vec![60, 90]);
     let mut at: Vec<Instant> = peer.joins().into_iter().map(|j| j.1).collect();
     at.sort();
     assert_eq!(at.len(), 150);
