@@ -6,6 +6,7 @@
 //! * [`security`]: security headers, the CSRF gate, the capped JSON body
 //! * [`auth`]: names/passwords, bcrypt off the reactor, the session cookie and its filter
 //! * [`throttle`]: failed-login counters
+//! * [`channels`]: linked channels: input normalisation, the sync with each ingest, states
 //! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
 //! * [`producers`]: the client of the ingest producer sockets
 //! * [`events`]: what routes announce to WebSocket rooms
@@ -25,6 +26,7 @@
 #![allow(clippy::unnecessary_map_or, clippy::manual_is_multiple_of)]
 
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -110,6 +112,7 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         rooms: rooms::Rooms::new(),
         pump_stats: Default::default(),
         ws_connections: Default::default(),
+        channels: Default::default(),
         shutdown: tokio::sync::watch::channel(false).0,
     }))
 }
@@ -148,6 +151,9 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let state = build_state(&config).await?;
     let pump = start_pump(&state, &config).await?;
+    for platform in shm_layout::Platform::ALL {
+        tokio::spawn(channels::sync::run(state.clone(), platform));
+    }
     let app = routes::routes(state.clone());
     let addr = listener
         .local_addr()

@@ -156,6 +156,8 @@ pub fn route_template(path: &str) -> &'static str {
         "/api/stream/control" => "/api/stream/control",
         "/api/stream/sessions" => "/api/stream/sessions",
         "/api/messages" => "/api/messages",
+        "/api/channels" => "/api/channels",
+        p if p.starts_with("/api/channels/") => "/api/channels/{platform}/{channel}",
         "/api/socket" => "/api/socket",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
@@ -186,6 +188,66 @@ fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::
 fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64) -> std::fmt::Result {
     let m = ConstGauge::new(v);
     m.encode(enc.encode_descriptor(name, &format!("{help}."), None, m.metric_type())?)
+}
+
+/// One metric family with a value per label set (connector counters by platform).
+fn family(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    counter_type: bool,
+    rows: &[(Vec<(&'static str, String)>, u64)],
+) -> std::fmt::Result {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let t = if counter_type {
+        prometheus_client::metrics::MetricType::Counter
+    } else {
+        prometheus_client::metrics::MetricType::Gauge
+    };
+    let mut me = enc.encode_descriptor(name, &format!("{help}."), None, t)?;
+    for (labels, v) in rows {
+        let fam = me.encode_family(labels)?;
+        if counter_type {
+            ConstCounter::new(*v).encode(fam)?;
+        } else {
+            ConstGauge::new(to_i64(*v)).encode(fam)?;
+        }
+    }
+    Ok(())
+}
+
+/// The connectors' counters as the ingests last reported them, and the channels by state.
+fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::Result {
+    let reported = state.channels.metrics();
+    let field = |m: &serde_json::Value, k: &str| m.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    for (name, key, help, is_counter) in [
+        ("crosschat_connector_connections", "connections", "Platform connections open", false),
+        ("crosschat_connector_reconnects", "reconnects", "Platform connections opened again after a drop", true),
+        ("crosschat_connector_parse_errors", "parseErrors", "Platform lines or frames that did not parse (skipped)", true),
+        ("crosschat_connector_skipped", "skipped", "Platform events of a kind not mapped (skipped)", true),
+        ("crosschat_connector_duplicates", "duplicates", "Platform events dropped as duplicates", true),
+        ("crosschat_connector_ring_retries", "ringRetries", "Ring writes retried because the ring was full", true),
+        ("crosschat_connector_panics", "panics", "Connector restarts after an internal error", true),
+        ("crosschat_connector_quota_used", "quotaUsed", "YouTube quota units spent today", false),
+    ] {
+        let rows: Vec<_> = reported
+            .iter()
+            .map(|(p, m)| (vec![("platform", p.slug().to_owned())], field(m, key)))
+            .collect();
+        family(e, name, help, is_counter, &rows)?;
+    }
+    let mut rows = Vec::new();
+    for (p, m) in &reported {
+        for pair in m.get("events").and_then(|v| v.as_array()).into_iter().flatten() {
+            if let (Some(kind), Some(n)) = (pair.get(0).and_then(|v| v.as_str()), pair.get(1).and_then(|v| v.as_u64())) {
+                rows.push((vec![("platform", p.slug().to_owned()), ("kind", kind.to_owned())], n));
+            }
+        }
+    }
+    family(e, "crosschat_connector_events", "Platform events received, by kind", true, &rows)?;
+    Ok(())
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -263,6 +325,7 @@ impl Collector for LiveCollector {
             "WebSocket subscribers cut off for falling behind (closed with 1013)",
             ld(&state.rooms.kicked),
         )?;
+        connector_metrics(e, &state)?;
         if let Some(seg) = state.segment.get() {
             let s = seg.snapshot();
             // Ring positions are sequence numbers, not event counts: exposed as gauges.

@@ -37,6 +37,8 @@ pub struct AppState {
     pub ws_connections: std::sync::atomic::AtomicUsize,
     /// The metrics registry and handles (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// Linked channels' states and the per-platform sync wake-ups.
+    pub channels: crate::channels::Hub,
     /// Flipped to `true` when the gateway stops: WebSocket connections send a close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }

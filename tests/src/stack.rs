@@ -123,11 +123,34 @@ pub struct Stack {
     /// How many times the gateway was started (names its log files).
     gateway_starts: u32,
     ingests: Vec<Child>,
+    /// Extra ingest flags per platform (endpoints of loopback peers).
+    ingest_args: Vec<(String, Vec<String>)>,
+}
+
+/// Flags that point every connector at a closed loopback port, so that a test which links a
+/// channel without a peer never reaches (or waits for) the real platforms.
+pub fn dead_endpoints() -> Vec<String> {
+    [
+        "--twitch-irc-url", "irc://127.0.0.1:9",
+        "--kick-web-url", "http://127.0.0.1:9",
+        "--kick-realtime-api-url", "http://127.0.0.1:9",
+        "--kick-pusher-url", "ws://127.0.0.1:9/app/x",
+        "--youtube-api-url", "http://127.0.0.1:9/youtube/v3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 impl Stack {
     /// Starts three ingests and the gateway (bcrypt cost 4) and waits until all answer.
     pub fn start() -> Stack {
+        Stack::start_with(&[])
+    }
+
+    /// Like [`Stack::start`], with extra flags for some platforms' ingests (after
+    /// [`dead_endpoints`], so they win), e.g. `("twitch", vec!["--twitch-irc-url", peer])`.
+    pub fn start_with(ingest_args: &[(&str, Vec<String>)]) -> Stack {
         ensure_built();
         let dir = tempfile::Builder::new()
             .prefix("crosschat-e2e-")
@@ -143,13 +166,13 @@ impl Stack {
             gateway: None,
             gateway_starts: 0,
             ingests: Vec::new(),
+            ingest_args: ingest_args
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.clone()))
+                .collect(),
         };
         for platform in PLATFORMS {
-            let child = stack.spawn(
-                "ingest",
-                &format!("ingest-{platform}.log"),
-                &["--platform", platform],
-            );
+            let child = stack.spawn_ingest(platform);
             stack.ingests.push(child);
         }
         stack.start_gateway();
@@ -184,6 +207,37 @@ impl Stack {
     /// The producer socket of a platform's ingest.
     pub fn ingest_socket(&self, platform: &str) -> PathBuf {
         self.runtime_dir().join(format!("ingest-{platform}.sock"))
+    }
+
+    fn spawn_ingest(&self, platform: &str) -> Child {
+        let mut args: Vec<String> = vec!["--platform".into(), platform.into()];
+        args.extend(dead_endpoints());
+        for (p, extra) in &self.ingest_args {
+            if p == platform {
+                args.extend(extra.iter().cloned());
+            }
+        }
+        let n = std::fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.spawn("ingest", &format!("ingest-{platform}-{n}.log"), &args)
+    }
+
+    /// Kills (SIGKILL) one platform's ingest; [`Stack::start_ingest`] starts it again.
+    pub fn kill_ingest(&mut self, platform: &str) {
+        let i = PLATFORMS.iter().position(|p| *p == platform).expect("a platform");
+        let _ = self.ingests[i].kill();
+        let _ = self.ingests[i].wait();
+        // A killed ingest leaves its socket file; the next one claims it.
+    }
+
+    /// Starts one platform's ingest again and waits until its socket answers.
+    pub fn start_ingest(&mut self, platform: &str) {
+        let i = PLATFORMS.iter().position(|p| *p == platform).expect("a platform");
+        self.ingests[i] = self.spawn_ingest(platform);
+        let socket = self.ingest_socket(platform);
+        self.wait_until(&format!("ingest --platform {platform} to listen"), || {
+            UnixStream::connect(&socket).is_ok()
+        });
     }
 
     fn spawn(&self, bin: &str, log: &str, args: &[&str]) -> Child {

@@ -2,12 +2,14 @@
 //!
 //! * [`auth`]: register, login, logout, me
 //! * [`stream`]: stream control and the session list
+//! * [`channels`]: linked channels (list, link, unlink)
 //! * [`messages`]: the active chat log and archived transcripts
 //! * [`producers`]: the simulator's producer routes, forwarded to the ingest sockets
 //! * [`health`]: liveness and readiness
 //! * [`metrics`]: Prometheus/OpenMetrics text of [`crate::metrics::Metrics`]
 
 pub mod auth;
+pub mod channels;
 pub mod health;
 pub mod messages;
 pub mod metrics;
@@ -38,6 +40,8 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .or(stream::routes(state.clone()))
         .unify()
         .or(messages::routes(state.clone()))
+        .unify()
+        .or(channels::routes(state.clone()))
         .unify()
         .or(producers::routes(state.clone()))
         .unify()

@@ -11,6 +11,7 @@
 //! Modules: [`atomic`] (crash-safe replace), [`users`], [`sessions`], [`logs`].
 
 pub mod atomic;
+pub mod channels;
 pub mod logs;
 pub mod sessions;
 pub mod users;
@@ -147,6 +148,7 @@ pub struct Store {
     /// Warnings about messages for unknown streamers are logged at most once per 10 s.
     unknown_warned: Mutex<Option<Instant>>,
     unknown_total: AtomicU64,
+    channels: channels::ChannelStore,
     /// The `flock` on `.lock`, held for the life of the store.
     _lock: File,
 }
@@ -186,6 +188,9 @@ impl Store {
 
         let users = UserStore::load(&dir.join("users.json"))?;
         let sessions = SessionStore::load(&dir.join("sessions.json"))?;
+        let channels_path = dir.join("channels.json");
+        let channels =
+            channels::ChannelStore::load(&channels_path).map_err(io_at(&channels_path))?;
 
         // A crash between renaming the active log and recording the end in users.json leaves the
         // session "active" with its archive present: finish the end now.
@@ -227,10 +232,16 @@ impl Store {
             users,
             sessions,
             logs,
+            channels,
             unknown_warned: Mutex::new(None),
             unknown_total: AtomicU64::new(0),
             _lock: lock,
         })
+    }
+
+    /// Linked channels.
+    pub fn channels(&self) -> &channels::ChannelStore {
+        &self.channels
     }
 
     /// The data directory.
