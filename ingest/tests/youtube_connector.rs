@@ -771,3 +771,131 @@ async fn the_key_appears_only_as_the_key_parameter() {
     }
     r.stop().await;
 }
+
+// ---------------------------------------------------------------- the real binary
+
+fn status_of(c: &mut common::Client, channel: &str) -> (Value, Value) {
+    let reply = c.request(br#"{"type":"status"}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let ch = reply["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["channel"] == channel)
+        .cloned()
+        .unwrap_or(Value::Null);
+    (ch, reply["metrics"].clone())
+}
+
+fn wait_status_line(
+    c: &mut common::Client,
+    channel: &str,
+    seen: &mut Vec<String>,
+    f: impl Fn(&Value) -> bool,
+) -> (Value, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, m) = status_of(c, channel);
+        seen.push(format!("{s} {m}"));
+        if f(&s) {
+            return (s, m);
+        }
+        assert!(Instant::now() < deadline, "status never matched; last {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let p = rt.block_on(YoutubePeer::start());
+    p.require_key(KEY);
+    p.set_video(VIDEO, Video::Scheduled);
+    let seg = common::SegGuard::new();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("ingest.log");
+    let url = p.base_url();
+    let child = common::ingest_command(&seg.name, "youtube", dir.path())
+        .env("RUST_LOG", "debug")
+        .env("CROSSCHAT_YOUTUBE_TEST_IDLE_RECHECK_MS", "100")
+        .env("CROSSCHAT_YOUTUBE_TEST_BACKOFF_BASE_MS", "30")
+        .args(["--youtube-api-key", KEY, "--youtube-api-url", &url])
+        .args(["--youtube-daily-quota", "1000000000", "--youtube-min-poll-ms", "50"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("spawn ingest");
+    let ing = common::Ingest {
+        child,
+        socket: dir.path().join("ingest-youtube.sock"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&ing.socket).is_err() {
+        assert!(Instant::now() < deadline, "ingest did not start serving");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut reader = Reader::claim(seg.open()).expect("claim the reader");
+    let mut c = ing.client();
+    let line = format!(r#"{{"type":"channels","channels":[{{"channel":"{VIDEO}","streamers":["{SID}"]}}]}}"#);
+    let reply = c.request(line.as_bytes());
+    assert_eq!(reply["ok"], true, "{reply}");
+    let mut seen = vec![reply.to_string()];
+
+    let (s, _) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "idle");
+    assert_eq!(s["detail"], "waiting for the stream to start (checked every 100 ms)");
+
+    // The stream starts: history with a member, then every kind of event.
+    let mut items = fixture_items("list_page1.json");
+    items.extend(fixture_items("list_types.json"));
+    p.push_page("chat", items);
+    p.set_video(VIDEO, Video::Live("chat".into()));
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while events.len() < 12 {
+        assert!(Instant::now() < deadline, "got only {events:?}");
+        reader.wait_for_data(Duration::from_millis(50));
+        let end = reader.peek(256, |_, r| events.push(SlotEvent::from_json(r.unwrap()).unwrap()));
+        reader.commit(end);
+    }
+    let msgs: Vec<&ChatMessage> = events
+        .iter()
+        .filter_map(|e| match e {
+            SlotEvent::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert!(msgs.iter().all(|m| m.streamer_id == SID && m.platform == Platform::YouTube));
+    let member = msgs.iter().find(|m| m.user == "Member Mia").unwrap();
+    assert!(member.is_sub && member.badges == ["member"]);
+    let sc = msgs.iter().find(|m| m.kind == Kind::Paid && m.user == "Brian Lough").unwrap();
+    assert!(sc.is_mod);
+    assert_eq!(sc.amount.as_ref().unwrap().display, "€2.00");
+    let deleted = events.iter().find_map(|e| match e {
+        SlotEvent::Delete(d) => Some(d),
+        _ => None,
+    });
+    assert_eq!(deleted.unwrap().target_id, member.id, "the member's message is marked deleted");
+    assert_eq!(events.iter().filter(|e| matches!(e, SlotEvent::ClearUser(_))).count(), 2);
+
+    let (s, m) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "live");
+    assert!(s["detail"].as_str().unwrap().contains("units used"), "{s}");
+    assert!(m["quotaUsed"].as_u64().unwrap() >= 6, "{m}");
+    assert!(s["lastMessageAt"].as_u64().is_some(), "{s}");
+
+    // The stream ends.
+    p.end_chat("chat", ChatEnd::Offline);
+    p.set_video(VIDEO, Video::Ended);
+    let (s, _) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "idle" && s["detail"] == "stream ended");
+    assert_eq!(s["channel"], VIDEO);
+
+    drop(c);
+    drop(ing);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!log.contains(KEY), "the key is in the log");
+    for s in &seen {
+        assert!(!s.contains(KEY), "the key is in a status reply: {s}");
+    }
+    for e in &events {
+        assert!(!String::from_utf8(e.to_json()).unwrap().contains(KEY));
+    }
+}
