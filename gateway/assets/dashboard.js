@@ -8,6 +8,7 @@ import { Feed } from './feed.js';
 import { formatDateTime, formatDuration, formatTime, plural, toDate } from './format.js';
 import { isActive, messagesFrom, renderSessions, sessionsFrom, showTranscript } from './history.js';
 import { initSimulator } from './simulator.js';
+import { channelStatus, initChannels } from './channels.js';
 import { alertInPage, showAccount } from './topbar.js';
 
 const $ = (id) => document.getElementById(id);
@@ -263,6 +264,14 @@ function onFrame(frame) {
     case 'stream':
       onStreamEvent(frame);
       break;
+    case 'chat:delete':
+    case 'chat:clear_user':
+    case 'chat:clear':
+      feed.moderate(frame);
+      break;
+    case 'channel:status':
+      channelStatus(frame);
+      break;
     case 'error':
       showSocketNotice(typeof frame.error === 'string' ? frame.error : 'The live feed reported an error.');
       break;
@@ -342,6 +351,10 @@ async function main() {
 
   feed = new Feed($('feed'), { pill: $('new-pill'), empty: $('feed-empty'), onChange: renderCount });
   initSimulator();
+  initChannels();
+  $('hide-deleted').addEventListener('change', (ev) => {
+    document.body.classList.toggle('hide-deleted', ev.target.checked);
+  });
 
   $('start-stream').addEventListener('click', () => control('start'));
   $('end-stream').addEventListener('click', () => control('end'));

@@ -6,11 +6,59 @@
 
 import { formatTime, toDate } from './format.js';
 
+// The UI's one list of platforms (name, mark, emote image URL); colours are in app.css by slug.
 export const PLATFORMS = {
-  twitch: { name: 'Twitch', mark: 'T' },
-  youtube: { name: 'YouTube', mark: 'YT' },
-  kick: { name: 'Kick', mark: 'K' },
+  twitch: { name: 'Twitch', mark: 'T', emote: (id) => `https://static-cdn.jtvnw.net/emoticons/v2/${encodeURIComponent(id)}/default/dark/1.0` },
+  youtube: { name: 'YouTube', mark: 'YT', emote: null },
+  kick: { name: 'Kick', mark: 'K', emote: (id) => `https://files.kick.com/emotes/${encodeURIComponent(id)}/fullsize` },
 };
+
+/** Badge names the UI shows as marks (others are ignored), with their label and title. */
+const BADGES = {
+  broadcaster: ['★', 'Broadcaster'],
+  owner: ['★', 'Channel owner'],
+  moderator: ['MOD', 'Moderator'],
+  vip: ['VIP', 'VIP'],
+  subscriber: ['SUB', 'Subscriber'],
+  founder: ['FND', 'Founder'],
+  member: ['MEM', 'Member'],
+  verified: ['✓', 'Verified'],
+  og: ['OG', 'OG'],
+};
+
+/** Splits the text into plain runs and emotes (code-point ranges, validated again here). */
+function textWithEmotes(m, slug) {
+  const text = String(m.text ?? '');
+  const span = el('span', 'text');
+  const emotes = Array.isArray(m.emotes) ? m.emotes : [];
+  const cps = Array.from(text);
+  const image = slug && PLATFORMS[slug] ? PLATFORMS[slug].emote : null;
+  let at = 0;
+  for (const e of [...emotes].sort((a, b) => a.start - b.start)) {
+    const start = Number(e.start);
+    const end = Number(e.end);
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < at || end <= start || end > cps.length) continue;
+    if (start > at) span.append(document.createTextNode(cps.slice(at, start).join('')));
+    const name = cps.slice(start, end).join('');
+    if (image) {
+      const img = document.createElement('img');
+      img.className = 'emote';
+      img.alt = name;
+      img.title = name;
+      img.loading = 'lazy';
+      img.decoding = 'async';
+      // Offline or blocked: the emote's name stays readable in its place.
+      img.addEventListener('error', () => img.replaceWith(el('span', 'emote-fallback', name)), { once: true });
+      img.src = image(String(e.id));
+      span.append(img);
+    } else {
+      span.append(el('span', 'emote-fallback', name));
+    }
+    at = end;
+  }
+  if (at < cps.length) span.append(document.createTextNode(cps.slice(at).join('')));
+  return span;
+}
 
 /** The slug (`twitch`) for a platform as messages spell it (`Twitch`, `YouTube`, `Kick`). */
 export function platformSlug(platform) {
@@ -69,13 +117,33 @@ export function renderMessage(m) {
   }
   li.append(time, platformMark(slug));
 
+  const kind = ['chat', 'action', 'paid', 'membership', 'system'].includes(m.kind) ? m.kind : 'chat';
+  li.classList.add(`kind-${kind}`);
+  if (m.channel) li.dataset.channel = String(m.channel);
+  if (m.userId) li.dataset.userId = String(m.userId);
+  if (m.deleted === true) markDeleted(li);
+
   const body = el('span', 'body');
-  for (const [flag, label, name] of [['isVip', 'VIP', 'vip'], ['isMod', 'MOD', 'mod'], ['isSub', 'SUB', 'sub']]) {
-    if (m[flag] === true) {
-      const badge = el('span', `badge badge-${name}`, label);
-      badge.title = { vip: 'VIP', mod: 'Moderator', sub: 'Subscriber' }[name];
-      body.append(badge);
-    }
+  if (m.replyTo && typeof m.replyTo === 'object') {
+    body.append(el('span', 'reply', `↪ @${String(m.replyTo.user ?? '')}: ${String(m.replyTo.text ?? '')}`));
+  }
+  if ((kind === 'membership' || kind === 'system') && m.systemText) {
+    body.append(el('span', 'system-text', String(m.systemText)));
+  }
+  if (kind === 'paid' && m.amount && typeof m.amount === 'object') {
+    body.append(el('span', 'amount', String(m.amount.display ?? `${m.amount.value} ${m.amount.currency}`)));
+  }
+  const names = Array.isArray(m.badges) && m.badges.length > 0
+    ? m.badges.map(String)
+    : [['isVip', 'vip'], ['isMod', 'moderator'], ['isSub', 'subscriber']].filter(([f]) => m[f] === true).map(([, n]) => n);
+  if (m.isOwner === true && !names.includes('broadcaster') && !names.includes('owner')) names.unshift('broadcaster');
+  for (const name of names) {
+    if (!Object.hasOwn(BADGES, name)) continue;
+    const [label, title] = BADGES[name];
+    const badge = el('span', `badge badge-${name === 'moderator' ? 'mod' : name === 'subscriber' ? 'sub' : name}`, label);
+    badge.title = title;
+    badge.setAttribute('aria-label', title);
+    body.append(badge);
   }
   const user = el('span', 'user', String(m.user ?? ''));
   const colour = safeColour(m.color);
@@ -84,9 +152,22 @@ export function renderMessage(m) {
     // Keep very dark names readable on the dark theme without changing their colour.
     if (luminance(colour) < 0.04) user.classList.add('low-contrast');
   }
-  body.append(user, el('span', 'sep', ':'), el('span', 'text', String(m.text ?? '')));
+  body.append(user, el('span', 'sep', kind === 'action' ? '' : ':'), textWithEmotes(m, slug));
+  if (kind === 'action') body.classList.add('action');
   li.append(body);
   return li;
+}
+
+/** Greys a line and strikes it through, saying why. */
+export function markDeleted(li) {
+  if (li.classList.contains('deleted')) return;
+  li.classList.add('deleted');
+  li.append(el('span', 'deleted-note', 'deleted by a moderator'));
+}
+
+function minutes(ms) {
+  const m = Math.round(ms / 60000);
+  return m >= 60 ? `${Math.round(m / 60)} h` : `${Math.max(1, m)} min`;
 }
 
 /** How many recent ids the dedupe remembers. */
@@ -114,6 +195,8 @@ export class Feed {
     this.items = [];
     /** Recently seen ids (also of lines already dropped from the page), oldest first. */
     this.seen = new Set();
+    /** Ids deleted by a moderator (a delete may come before its message). */
+    this.deleted = new Set();
     /** Messages added since the last clear. */
     this.total = 0;
     this.unread = 0;
@@ -169,6 +252,7 @@ export class Feed {
       // enough of them for dedupe without growing for the whole stream.
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
       const node = renderMessage(m);
+      if (this.deleted.has(id)) markDeleted(node);
       if (fresh) node.classList.add('fresh');
       const ts = Number(m.timestamp) || 0;
       // Usually appends; walks back only past messages with a later timestamp.
@@ -191,6 +275,40 @@ export class Feed {
     }
     this.onChange(this);
     return added;
+  }
+
+  /**
+   * Applies a moderation frame: `chat:delete` greys the lines by id (also lines that arrive
+   * later), `chat:clear_user` hides the user's earlier lines behind one note, `chat:clear`
+   * greys the channel's earlier lines. Transcripts keep every line: this only marks them.
+   */
+  moderate(frame) {
+    const plat = platformSlug(frame.platform);
+    const channel = String(frame.channel ?? '');
+    const at = Number(frame.at) || Date.now();
+    if (frame.type === 'chat:delete') {
+      for (const id of Array.isArray(frame.ids) ? frame.ids : []) {
+        this.deleted.add(String(id));
+        const item = this.items.find((i) => i.id === String(id));
+        if (item) markDeleted(item.node);
+      }
+      return;
+    }
+    const hit = (i) => i.node.dataset.platform === plat
+      && (i.node.dataset.channel ?? '') === channel
+      && i.ts <= at
+      && (frame.type === 'chat:clear' || i.node.dataset.userId === String(frame.userId ?? ''));
+    const lines = this.items.filter(hit);
+    for (const i of lines) markDeleted(i.node);
+    if (frame.type === 'chat:clear_user' && lines.length > 0) {
+      for (const i of lines) i.node.classList.add('cleared');
+      const why = frame.until ? `timeout ${minutes(Number(frame.until) - at)}` : 'banned';
+      const note = el('li', 'msg cleared-note',
+        `${lines.length} message${lines.length === 1 ? '' : 's'} from ${String(frame.user ?? '')} hidden (${why})`);
+      note.dataset.platform = plat || '';
+      const last = lines[lines.length - 1].node;
+      last.after(note);
+    }
   }
 
   clear() {

@@ -14,8 +14,11 @@ pub const BODY_LIMIT: u64 = 16 * 1024;
 
 /// The Content-Security-Policy sent with every response. Everything comes from the gateway's own
 /// origin; `connect-src 'self'` also covers `ws://`/`wss://` to the same host in current browsers
-/// (CSP level 3), which is all the dashboard's WebSocket needs.
-pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+/// (CSP level 3), which is all the dashboard's WebSocket needs. Emote images come straight from
+/// the two platforms' emote CDNs (named exactly; no proxy, so the gateway never fetches the
+/// internet); an image that cannot load shows the emote's name instead.
+pub const CSP: &str = "default-src 'self'; connect-src 'self'; \
+img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; \
 style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// Headers added to every response, the UI's included.

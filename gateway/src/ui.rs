@@ -78,6 +78,7 @@ static ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("api.js", JS),
+    asset!("channels.js", JS),
     asset!("topbar.js", JS),
     asset!("landing.js", JS),
     asset!("auth.js", JS),

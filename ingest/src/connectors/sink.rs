@@ -200,6 +200,10 @@ pub fn is_badge(b: &str) -> bool {
 }
 
 fn cut(s: &str, max_chars: usize) -> String {
+    // A string no longer in bytes than the limit is no longer in characters: no walk needed.
+    if s.len() <= max_chars {
+        return s.to_owned();
+    }
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => s[..i].trim_end().to_owned(),
         None => s.to_owned(),
