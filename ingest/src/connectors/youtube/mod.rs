@@ -192,8 +192,9 @@ impl Drop for AbortOnDrop {
 /// "2 min", "15 min", "5 s", "300 ms": a duration for a sentence.
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 60_000 && ms % 60_000 == 0 {
-        format!("{} min", ms / 60_000)
+    let (min, rest) = (ms / 60_000, ms % 60_000);
+    if min > 0 && rest == 0 {
+        format!("{min} min")
     } else if ms >= 1000 {
         let s = (ms + 500) / 1000;
         if s >= 120 {
