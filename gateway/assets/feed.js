@@ -121,8 +121,6 @@ export function renderMessage(m) {
   li.classList.add(`kind-${kind}`);
   if (m.channel) li.dataset.channel = String(m.channel);
   if (m.userId) li.dataset.userId = String(m.userId);
-  if (m.deleted === true) markDeleted(li);
-
   const body = el('span', 'body');
   if (m.replyTo && typeof m.replyTo === 'object') {
     body.append(el('span', 'reply', `↪ @${String(m.replyTo.user ?? '')}: ${String(m.replyTo.text ?? '')}`));
@@ -155,6 +153,7 @@ export function renderMessage(m) {
   body.append(user, el('span', 'sep', kind === 'action' ? '' : ':'), textWithEmotes(m, slug));
   if (kind === 'action') body.classList.add('action');
   li.append(body);
+  if (m.deleted === true) markDeleted(li);
   return li;
 }
 
@@ -162,7 +161,7 @@ export function renderMessage(m) {
 export function markDeleted(li) {
   if (li.classList.contains('deleted')) return;
   li.classList.add('deleted');
-  li.append(el('span', 'deleted-note', 'deleted by a moderator'));
+  (li.querySelector('.body') || li).append(el('span', 'deleted-note', 'deleted by a moderator'));
 }
 
 function minutes(ms) {

@@ -131,7 +131,16 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
 
     // The history view shows the same marks from the transcript.
     click_button(c, "End & Archive").await;
+    wait_js(c, "return document.getElementById('session-title').textContent.includes('No active stream');", "the stream archived", WAIT).await;
     click_button(c, "History").await;
+    find(
+        c,
+        "//table[@id='sessions-table']//tbody/tr[1]//button[normalize-space()='View transcript']",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     wait_js(
         c,
         "return document.querySelectorAll('#transcript li.deleted').length >= 3;",
