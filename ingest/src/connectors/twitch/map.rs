@@ -292,9 +292,10 @@ pub fn emotes(tag: &str, text: &str) -> Vec<Emote> {
     let mut out: Vec<Emote> = Vec::new();
     let mut seen = 0;
     for group in tag.split('/') {
-        let Some((id, ranges)) = group.split_once(':') else {
+        let Some(colon) = group.bytes().position(|b| b == b':') else {
             continue;
         };
+        let (id, ranges) = (&group[..colon], &group[colon + 1..]);
         if id.is_empty() {
             continue;
         }
@@ -303,12 +304,7 @@ pub fn emotes(tag: &str, text: &str) -> Vec<Emote> {
             if seen > MAX_EMOTE_RANGES {
                 break;
             }
-            let Some((s, e)) = r.split_once('-') else {
-                continue;
-            };
-            let (Ok(s), Ok(e)) = (s.parse::<u32>(), e.parse::<u32>()) else {
-                continue;
-            };
+            let Some((s, e)) = range(r) else { continue };
             let Some(end) = e.checked_add(1) else {
                 continue;
             };
@@ -329,6 +325,27 @@ pub fn emotes(tag: &str, text: &str) -> Vec<Emote> {
     }
     shm_layout::retain_valid_emotes(text, &mut out);
     out
+}
+
+/// `12-34` → (12, 34); anything else (signs, spaces, overflow) → None.
+fn range(r: &str) -> Option<(u32, u32)> {
+    let mut nums = [0u32; 2];
+    let mut which = 0;
+    let mut digits = 0;
+    for b in r.bytes() {
+        match b {
+            b'0'..=b'9' => {
+                nums[which] = nums[which].checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+                digits += 1;
+            }
+            b'-' if which == 0 && digits > 0 => {
+                which = 1;
+                digits = 0;
+            }
+            _ => return None,
+        }
+    }
+    (which == 1 && digits > 0).then_some((nums[0], nums[1]))
 }
 
 #[cfg(test)]

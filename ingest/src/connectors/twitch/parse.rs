@@ -54,17 +54,30 @@ impl<'a> Line<'a> {
         }
         if let Some(r) = rest.strip_prefix('@') {
             let (tags, after) = r.split_once(' ').ok_or(ParseError::NoCommand)?;
-            for tag in tags.split(';') {
-                if tag.is_empty() {
-                    continue;
+            // One byte pass (the hot path: ~20 tags per PRIVMSG). `;` and `=` are ASCII, so
+            // every slice boundary is a char boundary.
+            let bytes = tags.as_bytes();
+            let (mut start, mut eq) = (0usize, usize::MAX);
+            let mut push = |start: usize, eq: usize, end: usize| {
+                if end > start && out.ntags < MAX_TAGS {
+                    out.tags[out.ntags] = if eq == usize::MAX {
+                        (&tags[start..end], "")
+                    } else {
+                        (&tags[start..eq], &tags[eq + 1..end])
+                    };
+                    out.ntags += 1;
                 }
-                if out.ntags == MAX_TAGS {
-                    break;
+            };
+            for (i, &c) in bytes.iter().enumerate() {
+                if c == b';' {
+                    push(start, eq, i);
+                    start = i + 1;
+                    eq = usize::MAX;
+                } else if c == b'=' && eq == usize::MAX {
+                    eq = i;
                 }
-                let (k, v) = tag.split_once('=').unwrap_or((tag, ""));
-                out.tags[out.ntags] = (k, v);
-                out.ntags += 1;
             }
+            push(start, eq, bytes.len());
             rest = after.trim_start_matches(' ');
         }
         if let Some(r) = rest.strip_prefix(':') {
