@@ -22,6 +22,7 @@ const MAX_EMOTE_RANGES: usize = 256;
 
 /// What a line became.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "Event is the common case; boxing it costs an allocation per line")]
 pub enum Mapped {
     /// An event of `channel` (the lower-case login from the `#channel` parameter).
     Event {
