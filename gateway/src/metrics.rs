@@ -223,14 +223,54 @@ fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::R
     let reported = state.channels.metrics();
     let field = |m: &serde_json::Value, k: &str| m.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
     for (name, key, help, is_counter) in [
-        ("crosschat_connector_connections", "connections", "Platform connections open", false),
-        ("crosschat_connector_reconnects", "reconnects", "Platform connections opened again after a drop", true),
-        ("crosschat_connector_parse_errors", "parseErrors", "Platform lines or frames that did not parse (skipped)", true),
-        ("crosschat_connector_skipped", "skipped", "Platform events of a kind not mapped (skipped)", true),
-        ("crosschat_connector_duplicates", "duplicates", "Platform events dropped as duplicates", true),
-        ("crosschat_connector_ring_retries", "ringRetries", "Ring writes retried because the ring was full", true),
-        ("crosschat_connector_panics", "panics", "Connector restarts after an internal error", true),
-        ("crosschat_connector_quota_used", "quotaUsed", "YouTube quota units spent today", false),
+        (
+            "crosschat_connector_connections",
+            "connections",
+            "Platform connections open",
+            false,
+        ),
+        (
+            "crosschat_connector_reconnects",
+            "reconnects",
+            "Platform connections opened again after a drop",
+            true,
+        ),
+        (
+            "crosschat_connector_parse_errors",
+            "parseErrors",
+            "Platform lines or frames that did not parse (skipped)",
+            true,
+        ),
+        (
+            "crosschat_connector_skipped",
+            "skipped",
+            "Platform events of a kind not mapped (skipped)",
+            true,
+        ),
+        (
+            "crosschat_connector_duplicates",
+            "duplicates",
+            "Platform events dropped as duplicates",
+            true,
+        ),
+        (
+            "crosschat_connector_ring_retries",
+            "ringRetries",
+            "Ring writes retried because the ring was full",
+            true,
+        ),
+        (
+            "crosschat_connector_panics",
+            "panics",
+            "Connector restarts after an internal error",
+            true,
+        ),
+        (
+            "crosschat_connector_quota_used",
+            "quotaUsed",
+            "YouTube quota units spent today",
+            false,
+        ),
     ] {
         let rows: Vec<_> = reported
             .iter()
@@ -240,13 +280,30 @@ fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::R
     }
     let mut rows = Vec::new();
     for (p, m) in &reported {
-        for pair in m.get("events").and_then(|v| v.as_array()).into_iter().flatten() {
-            if let (Some(kind), Some(n)) = (pair.get(0).and_then(|v| v.as_str()), pair.get(1).and_then(|v| v.as_u64())) {
-                rows.push((vec![("platform", p.slug().to_owned()), ("kind", kind.to_owned())], n));
+        for pair in m
+            .get("events")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(kind), Some(n)) = (
+                pair.get(0).and_then(|v| v.as_str()),
+                pair.get(1).and_then(|v| v.as_u64()),
+            ) {
+                rows.push((
+                    vec![("platform", p.slug().to_owned()), ("kind", kind.to_owned())],
+                    n,
+                ));
             }
         }
     }
-    family(e, "crosschat_connector_events", "Platform events received, by kind", true, &rows)?;
+    family(
+        e,
+        "crosschat_connector_events",
+        "Platform events received, by kind",
+        true,
+        &rows,
+    )?;
     Ok(())
 }
 

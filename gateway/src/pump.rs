@@ -198,7 +198,11 @@ impl Pumped {
 
     /// The frame pushed to the room.
     pub fn frame(&self) -> Outbound {
-        if let Some(f) = self.event.as_ref().and_then(crate::frames::moderation_frame) {
+        if let Some(f) = self
+            .event
+            .as_ref()
+            .and_then(crate::frames::moderation_frame)
+        {
             return f;
         }
         // Checked in `from_slot`.

@@ -23,8 +23,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 // tokio's clock, so that tests can run the heartbeat on paused time.
-use tokio::time::Instant;
 use shm_layout::SlotEvent;
+use tokio::time::Instant;
 use uuid::Uuid;
 use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::http::{HeaderMap, StatusCode};

@@ -12,8 +12,14 @@ use ingest::connectors::sink::sanitise;
 use shm_layout::SlotEvent;
 
 fn frame(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/kick/centrifugo/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(path).expect("fixture").trim_end().to_owned()
+    let path = format!(
+        "{}/tests/fixtures/kick/centrifugo/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path)
+        .expect("fixture")
+        .trim_end()
+        .to_owned()
 }
 
 /// Decode + map + sanitise + serialise one frame; returns the slot bytes written.
@@ -38,8 +44,12 @@ fn bench(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1024);
     let mut g = c.benchmark_group("kick_frame_to_message");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("plain", |b| b.iter(|| one(std::hint::black_box(&plain), &mut out)));
-    g.bench_function("emotes_badges", |b| b.iter(|| one(std::hint::black_box(&emotes), &mut out)));
+    g.bench_function("plain", |b| {
+        b.iter(|| one(std::hint::black_box(&plain), &mut out))
+    });
+    g.bench_function("emotes_badges", |b| {
+        b.iter(|| one(std::hint::black_box(&emotes), &mut out))
+    });
     g.finish();
 }
 
@@ -50,7 +60,10 @@ fn main() {
     // The figure for the README: a mix of both frames on this thread for ~2 s, per wall-clock
     // second and per second of this thread's CPU time (the machine may be shared: the CPU-time
     // figure is what one core does).
-    let frames = [frame("push_chat_message.json"), frame("push_chat_moderator.json")];
+    let frames = [
+        frame("push_chat_message.json"),
+        frame("push_chat_moderator.json"),
+    ];
     let mut out = Vec::with_capacity(1024);
     let (start, cpu0) = (Instant::now(), thread_cpu());
     let mut n = 0u64;
@@ -61,12 +74,16 @@ fn main() {
         }
     }
     let wall = n as f64 / start.elapsed().as_secs_f64();
-    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| n as f64 / (b - a).max(1e-3));
+    let cpu = thread_cpu()
+        .zip(cpu0)
+        .map(|(b, a)| n as f64 / (b - a).max(1e-3));
     println!(
         "kick: {wall:.0} ChatMessageEvents/s wall-clock, {} per CPU-second of one core (frame → sanitised slot JSON; target ≥ 200000)",
         cpu.map_or("?".into(), |c| format!("{c:.0}"))
     );
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
 }
 
 /// This thread's CPU time in seconds (utime + stime from /proc, 10 ms ticks).

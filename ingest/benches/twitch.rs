@@ -14,17 +14,24 @@ use ingest::connectors::twitch::parse::Line;
 use shm_layout::SlotEvent;
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/tests/fixtures/twitch/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/twitch/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).expect("fixture");
     text.split("\r\n").next().unwrap().to_owned()
 }
 
 /// The realistic mix: the 9-emote randers line, the emoji line (non-ASCII path) and a reply.
 fn lines() -> Vec<String> {
-    ["privmsg_emotes.irc", "privmsg_emote_after_emoji.irc", "privmsg_reply.irc"]
-        .iter()
-        .map(|f| fixture(f))
-        .collect()
+    [
+        "privmsg_emotes.irc",
+        "privmsg_emote_after_emoji.irc",
+        "privmsg_reply.irc",
+    ]
+    .iter()
+    .map(|f| fixture(f))
+    .collect()
 }
 
 fn normalise(line: &str) -> SlotEvent {
@@ -85,7 +92,9 @@ criterion_group!(benches, bench);
 
 fn main() {
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
     let parse_map = rate(&mut |l| {
         std::hint::black_box(normalise(l));
     });

@@ -32,7 +32,9 @@ fn page() -> Vec<u8> {
         } else {
             pool[i % pool.len()].clone()
         };
-        it["id"] = Value::String(format!("LCC.bench-{i:04}-CjgKDQoLRDlmcUZkdjVFTm8qJwoYVUNQc2ZNNHZ1dV9G"));
+        it["id"] = Value::String(format!(
+            "LCC.bench-{i:04}-CjgKDQoLRDlmcUZkdjVFTm8qJwoYVUNQc2ZNNHZ1dV9G"
+        ));
         items.push(it);
     }
     let mut p = read("list_page1.json");

@@ -33,8 +33,13 @@ pub enum LogFormat {
 pub struct Cli {
     /// Platform this process serves: stamped on every message (never taken from the payload)
     /// and part of the socket's name.
-    #[arg(long, env = "CROSSCHAT_PLATFORM", value_enum, ignore_case = true,
-          required_unless_present = "list_platforms")]
+    #[arg(
+        long,
+        env = "CROSSCHAT_PLATFORM",
+        value_enum,
+        ignore_case = true,
+        required_unless_present = "list_platforms"
+    )]
     pub platform: Option<Platform>,
 
     /// POSIX shared-memory segment to write into (a leading '/', no other '/'); created when
@@ -93,8 +98,13 @@ pub struct Cli {
     pub kick_pusher_url: String,
 
     /// YouTube Data API v3 key (never logged). Without it, linked YouTube channels show an error.
-    #[arg(long, env = "CROSSCHAT_YOUTUBE_API_KEY", default_value = "", hide_default_value = true,
-          hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CROSSCHAT_YOUTUBE_API_KEY",
+        default_value = "",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub youtube_api_key: String,
 
     /// YouTube Data API base URL.
@@ -107,7 +117,12 @@ pub struct Cli {
     pub youtube_daily_quota: u64,
 
     /// Shortest interval between two live-chat polls of one stream, in ms.
-    #[arg(long, env = "CROSSCHAT_YOUTUBE_MIN_POLL_MS", default_value_t = 5_000, value_name = "MS")]
+    #[arg(
+        long,
+        env = "CROSSCHAT_YOUTUBE_MIN_POLL_MS",
+        default_value_t = 5_000,
+        value_name = "MS"
+    )]
     pub youtube_min_poll_ms: u64,
 
     /// Print the platform slugs, one per line, and exit (scripts read the list from here).

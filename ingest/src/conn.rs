@@ -129,9 +129,7 @@ impl<'a> Builder<'a> {
             Ok(Request::Message) => {
                 let id = uuid::Builder::from_random_bytes(rand::rng().random()).into_uuid();
                 normalize::normalise(line, self.ctx.platform, id, now)
-                    .and_then(|msg| {
-                        normalize::encode(&msg, &mut self.batch.bytes).map(|()| msg.id)
-                    })
+                    .and_then(|msg| normalize::encode(&msg, &mut self.batch.bytes).map(|()| msg.id))
                     .map(|id| {
                         self.batch.push_end();
                         Item::Queued(id)

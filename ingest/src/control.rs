@@ -53,7 +53,10 @@ impl ControlPlane {
             let links = links_from(list);
             self.status.retain(|ch| links.contains_key(ch));
             if *self.links.borrow() != links {
-                tracing::info!(channels = links.len(), "linked channels updated by the gateway");
+                tracing::info!(
+                    channels = links.len(),
+                    "linked channels updated by the gateway"
+                );
                 self.links.send_replace(links);
             }
         }

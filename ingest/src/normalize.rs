@@ -158,17 +158,20 @@ pub fn normalise(
         amount: None,
         system_text: None,
     };
-    v2::apply(&mut msg, V2 {
-        channel: raw.channel,
-        platform_message_id: raw.platform_message_id,
-        user_id: raw.user_id,
-        kind: raw.kind,
-        badges: raw.badges,
-        emotes: raw.emotes,
-        reply_to: raw.reply_to,
-        amount: raw.amount,
-        system_text: raw.system_text,
-    })?;
+    v2::apply(
+        &mut msg,
+        V2 {
+            channel: raw.channel,
+            platform_message_id: raw.platform_message_id,
+            user_id: raw.user_id,
+            kind: raw.kind,
+            badges: raw.badges,
+            emotes: raw.emotes,
+            reply_to: raw.reply_to,
+            amount: raw.amount,
+            system_text: raw.system_text,
+        },
+    )?;
     Ok(msg)
 }
 
@@ -225,7 +228,10 @@ mod v2 {
                     badges.len()
                 )));
             }
-            if let Some(bad) = badges.iter().find(|b| !crate::connectors::sink::is_badge(b)) {
+            if let Some(bad) = badges
+                .iter()
+                .find(|b| !crate::connectors::sink::is_badge(b))
+            {
                 return Err(Refusal::invalid(format!(
                     "badge {bad:?} is not a short word: badges are 1–32 of a-z, 0-9, '_' and '-', like \"moderator\""
                 )));
@@ -241,7 +247,10 @@ mod v2 {
             }
             let mut out: Vec<Emote> = Vec::with_capacity(emotes.len());
             for e in emotes {
-                let (start, end) = (e.start.min(u32::MAX as u64) as u32, e.end.min(u32::MAX as u64) as u32);
+                let (start, end) = (
+                    e.start.min(u32::MAX as u64) as u32,
+                    e.end.min(u32::MAX as u64) as u32,
+                );
                 let slice = code_point_slice(&m.text, start, end).ok_or_else(|| {
                     Refusal::invalid(format!(
                         "emote {:?} covers code points {}..{}, outside the text ({} code points): \"start\" and \"end\" are a half-open range of code points of the normalised \"text\"",
@@ -262,18 +271,30 @@ mod v2 {
                         "emote {id:?} overlaps another emote's range"
                     )));
                 }
-                out.push(Emote { id, name, start, end });
+                out.push(Emote {
+                    id,
+                    name,
+                    start,
+                    end,
+                });
             }
             out.sort_by_key(|e| e.start);
             m.emotes = out;
         }
         if let Some(r) = v.reply_to {
-            let platform_message_id =
-                short_field("replyTo.platformMessageId", &r.platform_message_id, MAX_ID_CHARS)?;
+            let platform_message_id = short_field(
+                "replyTo.platformMessageId",
+                &r.platform_message_id,
+                MAX_ID_CHARS,
+            )?;
             let user = short_field("replyTo.user", &r.user, MAX_USER_CHARS)?;
             let text = clean(&r.text);
             let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
-            m.reply_to = Some(ReplyTo { platform_message_id, user, text });
+            m.reply_to = Some(ReplyTo {
+                platform_message_id,
+                user,
+                text,
+            });
         }
         if let Some(a) = v.amount {
             let value = a.value.trim();
@@ -302,7 +323,11 @@ mod v2 {
                 Some(d) if !d.is_empty() => d.chars().take(32).collect(),
                 _ => format!("{value} {currency}"),
             };
-            m.amount = Some(Amount { value: value.to_owned(), currency: currency.to_owned(), display });
+            m.amount = Some(Amount {
+                value: value.to_owned(),
+                currency: currency.to_owned(),
+                display,
+            });
         }
         if let Some(t) = v.system_text {
             let t = clean(&t);

@@ -89,7 +89,9 @@ fn invalid(what: &str, e: serde_json::Error) -> Refusal {
 fn streamer(s: &str) -> Result<Uuid, Refusal> {
     Uuid::try_parse(s).map_err(|_| Refusal {
         code: crate::normalize::Code::Invalid,
-        message: "field \"streamerId\" must be a UUID, like \"6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70\"".into(),
+        message:
+            "field \"streamerId\" must be a UUID, like \"6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70\""
+                .into(),
     })
 }
 
@@ -171,33 +173,70 @@ mod tests {
     #[test]
     fn messages_take_the_fast_path() {
         let line = format!(r#"{{"streamerId":"{SID}","user":"a","text":"type"}}"#);
-        assert!(matches!(classify(line.as_bytes(), Platform::Kick, 1), Ok(Request::Message)));
+        assert!(matches!(
+            classify(line.as_bytes(), Platform::Kick, 1),
+            Ok(Request::Message)
+        ));
         let line = format!(r#"{{"type":"message","streamerId":"{SID}","user":"a","text":"x"}}"#);
-        assert!(matches!(classify(line.as_bytes(), Platform::Kick, 1), Ok(Request::Message)));
+        assert!(matches!(
+            classify(line.as_bytes(), Platform::Kick, 1),
+            Ok(Request::Message)
+        ));
     }
 
     #[test]
     fn events_are_validated() {
-        let line = format!(r#"{{"type":"delete","streamerId":"{SID}","channel":"c","platformMessageId":"m1"}}"#);
-        let Ok(Request::Event(SlotEvent::Delete(d))) = classify(line.as_bytes(), Platform::Twitch, 7) else {
+        let line = format!(
+            r#"{{"type":"delete","streamerId":"{SID}","channel":"c","platformMessageId":"m1"}}"#
+        );
+        let Ok(Request::Event(SlotEvent::Delete(d))) =
+            classify(line.as_bytes(), Platform::Twitch, 7)
+        else {
             panic!("a delete")
         };
-        assert_eq!(d.target_id, shm_layout::platform_message_uuid(Platform::Twitch, "c", "m1"));
+        assert_eq!(
+            d.target_id,
+            shm_layout::platform_message_uuid(Platform::Twitch, "c", "m1")
+        );
         assert_eq!(d.timestamp, 7);
-        let line = format!(r#"{{"type":"clear_user","streamerId":"{SID}","channel":"c","userId":"9","user":"bob","until":99}}"#);
-        let Ok(Request::Event(SlotEvent::ClearUser(c))) = classify(line.as_bytes(), Platform::Twitch, 7) else {
+        let line = format!(
+            r#"{{"type":"clear_user","streamerId":"{SID}","channel":"c","userId":"9","user":"bob","until":99}}"#
+        );
+        let Ok(Request::Event(SlotEvent::ClearUser(c))) =
+            classify(line.as_bytes(), Platform::Twitch, 7)
+        else {
             panic!("a clear_user")
         };
         assert_eq!((c.user.as_str(), c.until), ("bob", Some(99)));
         let line = format!(r#"{{"type":"clear","streamerId":"{SID}","channel":"c"}}"#);
-        assert!(matches!(classify(line.as_bytes(), Platform::Twitch, 7), Ok(Request::Event(SlotEvent::Clear(_)))));
+        assert!(matches!(
+            classify(line.as_bytes(), Platform::Twitch, 7),
+            Ok(Request::Event(SlotEvent::Clear(_)))
+        ));
 
         for (line, needle) in [
-            (format!(r#"{{"type":"delete","streamerId":"{SID}","channel":"c"}}"#), "missing field `platformMessageId`"),
-            (format!(r#"{{"type":"delete","streamerId":"nope","channel":"c","platformMessageId":"m"}}"#), "streamerId"),
-            (format!(r#"{{"type":"clear","streamerId":"{SID}","channel":" "}}"#), "\"channel\" is empty"),
-            (format!(r#"{{"type":"clear","streamerId":"{SID}","channel":"c","x":1}}"#), "unknown field `x`"),
-            (format!(r#"{{"type":"explode","streamerId":"{SID}"}}"#), "unknown request type"),
+            (
+                format!(r#"{{"type":"delete","streamerId":"{SID}","channel":"c"}}"#),
+                "missing field `platformMessageId`",
+            ),
+            (
+                format!(
+                    r#"{{"type":"delete","streamerId":"nope","channel":"c","platformMessageId":"m"}}"#
+                ),
+                "streamerId",
+            ),
+            (
+                format!(r#"{{"type":"clear","streamerId":"{SID}","channel":" "}}"#),
+                "\"channel\" is empty",
+            ),
+            (
+                format!(r#"{{"type":"clear","streamerId":"{SID}","channel":"c","x":1}}"#),
+                "unknown field `x`",
+            ),
+            (
+                format!(r#"{{"type":"explode","streamerId":"{SID}"}}"#),
+                "unknown request type",
+            ),
         ] {
             let err = classify(line.as_bytes(), Platform::Twitch, 7).expect_err(&line);
             assert!(err.message.contains(needle), "{line}: {}", err.message);
@@ -206,11 +245,18 @@ mod tests {
 
     #[test]
     fn control_lines_parse() {
-        let line = format!(r#"{{"type":"channels","channels":[{{"channel":"a","streamers":["{SID}"],"chatroomId":5}}]}}"#);
-        let Ok(Request::Control(Control::Channels(c))) = classify(line.as_bytes(), Platform::Kick, 1) else {
+        let line = format!(
+            r#"{{"type":"channels","channels":[{{"channel":"a","streamers":["{SID}"],"chatroomId":5}}]}}"#
+        );
+        let Ok(Request::Control(Control::Channels(c))) =
+            classify(line.as_bytes(), Platform::Kick, 1)
+        else {
             panic!("channels")
         };
         assert_eq!(c[0].chatroom_id, Some(5));
-        assert!(matches!(classify(br#"{"type":"status"}"#, Platform::Kick, 1), Ok(Request::Control(Control::Status))));
+        assert!(matches!(
+            classify(br#"{"type":"status"}"#, Platform::Kick, 1),
+            Ok(Request::Control(Control::Status))
+        ));
     }
 }

@@ -61,7 +61,8 @@ impl Rig {
     fn start(url: String, channels: &[&str], timing: Timing) -> Rig {
         let seg = SegGuard::new();
         let segment = seg.open();
-        let (writer, _thread) = WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
+        let (writer, _thread) =
+            WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
         let (links, links_rx) =
             watch::channel(links_from(channels.iter().map(|c| link(c)).collect()));
         let metrics = Arc::new(ConnectorMetrics::default());
@@ -256,9 +257,15 @@ async fn fixtures_reach_the_ring_once_with_moderation_events() {
         assert_eq!(ms[1].emotes.len(), 9);
         assert_eq!(ms[2].emotes[0].name, "<3");
         assert_eq!(rig.metrics.duplicates.load(Relaxed), 1, "{url}");
-        assert!(rig.metrics.skipped.load(Relaxed) >= 5, "USERSTATE & co counted");
+        assert!(
+            rig.metrics.skipped.load(Relaxed) >= 5,
+            "USERSTATE & co counted"
+        );
         if let SlotEvent::Delete(d) = &events[8] {
-            assert_eq!(d.platform_message_id, "15e5164d-f8e6-4aec-baf4-2d6a330760c4");
+            assert_eq!(
+                d.platform_message_id,
+                "15e5164d-f8e6-4aec-baf4-2d6a330760c4"
+            );
         }
         rig.stop().await;
     }
@@ -277,10 +284,18 @@ async fn handshake_is_anonymous_and_pings_are_answered() {
             .map(|r| r.line)
             .collect();
         assert_eq!(mine[0], "CAP REQ :twitch.tv/tags twitch.tv/commands");
-        let nick = mine[1].strip_prefix("NICK justinfan").expect("anonymous nick");
+        let nick = mine[1]
+            .strip_prefix("NICK justinfan")
+            .expect("anonymous nick");
         assert!(!nick.is_empty() && nick.bytes().all(|b| b.is_ascii_digit()));
         assert!(!mine.iter().any(|l| l.starts_with("PASS")));
-        peer.send_lines(n, &fixture_lines("ping.irc").iter().map(String::as_str).collect::<Vec<_>>());
+        peer.send_lines(
+            n,
+            &fixture_lines("ping.irc")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
         peer.wait(Duration::from_secs(5), "two PONGs", |p| {
             p.received()
                 .iter()
@@ -333,7 +348,10 @@ async fn reconnect_switches_connections_without_losing_a_message() {
             p.joined(1).contains(&"pajlada".to_string())
         })
         .await;
-        assert!(peer.is_open(0), "the old connection is kept during the switch");
+        assert!(
+            peer.is_open(0),
+            "the old connection is kept during the switch"
+        );
         let m1 = "@id=11111111-0000-4000-8000-000000000001;tmi-sent-ts=1700000000000;display-name=Ann :ann!ann@ann.tmi.twitch.tv PRIVMSG #pajlada :during the switch";
         let m2 = "@id=11111111-0000-4000-8000-000000000002;tmi-sent-ts=1700000000001;display-name=Ann :ann!ann@ann.tmi.twitch.tv PRIVMSG #pajlada :after the switch";
         peer.send_lines(0, &[m1]);
@@ -343,8 +361,10 @@ async fn reconnect_switches_connections_without_losing_a_message() {
             1,
             &["@emote-only=0;followers-only=-1;r9k=0;rituals=0;room-id=1;slow=0;subs-only=0 :tmi.twitch.tv ROOMSTATE #pajlada"],
         );
-        peer.wait(Duration::from_secs(5), "the old connection closed", |p| !p.is_open(0))
-            .await;
+        peer.wait(Duration::from_secs(5), "the old connection closed", |p| {
+            !p.is_open(0)
+        })
+        .await;
         rig.wait("both messages", |r| r.messages().len() >= 2).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         let ids = pmids(&rig);
@@ -360,8 +380,10 @@ async fn reconnect_switches_connections_without_losing_a_message() {
         assert_eq!(rig.state("pajlada").unwrap().0, ChannelState::Live);
         // The new connection serves.
         peer.send_lines(1, &[&m2.replace("0002;", "0003;")]);
-        rig.wait("a message on the new connection", |r| r.messages().len() == 3)
-            .await;
+        rig.wait("a message on the new connection", |r| {
+            r.messages().len() == 3
+        })
+        .await;
         rig.stop().await;
     }
 }
@@ -394,7 +416,11 @@ async fn a_connection_cut_mid_line_is_reconnected_and_rejoined() {
     let ms = rig.messages();
     assert_eq!(ms.len(), 2);
     assert_eq!(ms[0].text, "dank cam");
-    assert_eq!(ms[1].emotes.len(), 9, "the cut line never arrived half-parsed");
+    assert_eq!(
+        ms[1].emotes.len(),
+        9,
+        "the cut line never arrived half-parsed"
+    );
     assert_eq!(rig.metrics.parse_errors.load(Relaxed), 0);
     rig.stop().await;
 }
@@ -414,7 +440,10 @@ async fn a_ghost_join_is_retried_then_an_error() {
     })
     .await;
     let detail = rig.state("ghost").unwrap().1;
-    assert!(detail.contains("never confirmed joining #ghost after 3 tries"), "{detail}");
+    assert!(
+        detail.contains("never confirmed joining #ghost after 3 tries"),
+        "{detail}"
+    );
     let tries = peer.joins().iter().filter(|j| j.2 == "ghost").count();
     assert_eq!(tries, 3);
     let real = peer.joins().iter().filter(|j| j.2 == "real").count();
@@ -441,7 +470,10 @@ async fn notice_refusals_become_the_detail() {
     })
     .await;
     let gone = rig.state("gone").unwrap().1;
-    assert!(gone.contains("does not exist or has been suspended"), "{gone}");
+    assert!(
+        gone.contains("does not exist or has been suspended"),
+        "{gone}"
+    );
     let many = rig.state("many").unwrap().1;
     assert!(many.contains("maximum number of channels"), "{many}");
     // No retry after a refusal.
@@ -480,7 +512,11 @@ async fn channels_spread_over_two_connections_with_paced_joins() {
     // Never more than 20 JOINs in a window (receive times jitter a little: 3/4 of it).
     for i in 0..at.len() - 20 {
         let span = at[i + 20] - at[i];
-        assert!(span >= window * 3 / 4, "JOINs {i}..{} within {span:?}", i + 20);
+        assert!(
+            span >= window * 3 / 4,
+            "JOINs {i}..{} within {span:?}",
+            i + 20
+        );
     }
     assert!(started.elapsed() >= window * 7);
     rig.stop().await;
@@ -520,14 +556,20 @@ async fn garbage_and_64_kib_lines_are_survived() {
         let ms = rig.messages();
         let big_msg = ms
             .iter()
-            .find(|m| m.platform_message_id.as_deref() == Some("22222222-0000-4000-8000-000000000001"))
+            .find(|m| {
+                m.platform_message_id.as_deref() == Some("22222222-0000-4000-8000-000000000001")
+            })
             .expect("the 64 KiB line, cut to 1000 characters");
         assert_eq!(big_msg.text.chars().count(), 1000);
         let e: Vec<(u32, u32)> = big_msg.emotes.iter().map(|e| (e.start, e.end)).collect();
         assert_eq!(e, vec![(0, 5)], "the range past the cut text is dropped");
         assert!(rig.metrics.parse_errors.load(Relaxed) >= 4, "{url}");
         assert!(rig.metrics.skipped.load(Relaxed) >= 1);
-        assert_eq!(rig.metrics.reconnects.load(Relaxed), 0, "no reconnect for garbage");
+        assert_eq!(
+            rig.metrics.reconnects.load(Relaxed),
+            0,
+            "no reconnect for garbage"
+        );
         rig.stop().await;
     }
 }
@@ -537,16 +579,19 @@ async fn link_changes_join_and_part() {
     let peer = TwitchPeer::start(Script::default()).await;
     let rig = Rig::start(peer.irc_url(), &["one"], fast());
     rig.wait_live("one").await;
-    rig.links
-        .send(links_from(vec![link("two")]))
-        .unwrap();
+    rig.links.send(links_from(vec![link("two")])).unwrap();
     rig.wait_live("two").await;
     peer.wait(Duration::from_secs(5), "PART #one", |p| {
         p.received().iter().any(|r| r.line == "PART #one")
     })
     .await;
-    rig.wait("#one forgotten", |r| r.state("one").is_none()).await;
-    assert_eq!(peer.connections(), 1, "the same connection serves the new channel");
+    rig.wait("#one forgotten", |r| r.state("one").is_none())
+        .await;
+    assert_eq!(
+        peer.connections(),
+        1,
+        "the same connection serves the new channel"
+    );
     rig.stop().await;
 }
 
@@ -592,7 +637,9 @@ async fn the_ingest_binary_reads_a_linked_channel() {
         let deadline = Instant::now() + Duration::from_secs(8);
         while got.len() < 3 && Instant::now() < deadline {
             reader.wait_for_data(Duration::from_millis(50));
-            let end = reader.peek(64, |_, r| got.push(SlotEvent::from_json(r.unwrap()).unwrap()));
+            let end = reader.peek(64, |_, r| {
+                got.push(SlotEvent::from_json(r.unwrap()).unwrap())
+            });
             reader.commit(end);
         }
         got
@@ -600,7 +647,9 @@ async fn the_ingest_binary_reads_a_linked_channel() {
     .await
     .unwrap();
     assert_eq!(events.len(), 3, "{events:?}");
-    let SlotEvent::Message(m) = &events[1] else { panic!() };
+    let SlotEvent::Message(m) = &events[1] else {
+        panic!()
+    };
     assert_eq!((m.kind, m.emotes.len()), (Kind::Chat, 9));
     assert_eq!(m.streamer_id, SID.parse::<Uuid>().unwrap());
     assert!(matches!(events[2], SlotEvent::Delete(_)));

@@ -11,7 +11,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crosschat_tests::peers::youtube::{google_error, text_item, ChatEnd, Fault, Video, YoutubePeer};
+use crosschat_tests::peers::youtube::{
+    google_error, text_item, ChatEnd, Fault, Video, YoutubePeer,
+};
 use ingest::connectors::link::links_from;
 use ingest::connectors::youtube::api::{error_from_body, ApiError};
 use ingest::connectors::youtube::map::{self, Mapped};
@@ -34,7 +36,10 @@ const WAIT: Duration = Duration::from_secs(5);
 const BIG_QUOTA: u64 = 1_000_000_000;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/youtube/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/youtube/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -136,7 +141,14 @@ impl Run {
 
     fn simple(peer: &YoutubePeer, channels: &[&str]) -> Run {
         // A budget so large that pacing never slows the polls, whatever the time of day.
-        Run::start(peer, channels, BIG_QUOTA, timing(), Arc::new(SystemClock::default()), KEY)
+        Run::start(
+            peer,
+            channels,
+            BIG_QUOTA,
+            timing(),
+            Arc::new(SystemClock::default()),
+            KEY,
+        )
     }
 
     fn drain(&mut self) {
@@ -223,16 +235,25 @@ fn gaps(reqs: &[crosschat_tests::peers::youtube::Request]) -> Vec<Duration> {
 fn every_mapping_rule_on_the_fixtures() {
     let ch = "D9fqFdv5ENo";
     let page = map::parse_page(&fixture("list_page1.json")).unwrap();
-    assert_eq!(page.next_page_token.as_deref(), Some("GMq3wfej0dkCIJOw_uCl0dkC"));
+    assert_eq!(
+        page.next_page_token.as_deref(),
+        Some("GMq3wfej0dkCIJOw_uCl0dkC")
+    );
     assert_eq!(page.polling_interval_millis, Some(1526));
     assert_eq!(page.items.len(), 2);
     let Mapped::Event(SlotEvent::Message(m)) = map::map_item(ch, &page.items[0], 0) else {
         panic!("a chat message")
     };
     let pmid = "LCC.CjgKDQoLRDlmcUZkdjVFTm8qJwoYVUNQc2ZNNHZ1dV9GbWpRWGZXQ0hkaDRnEgtEOWZxRmR2NUVObxIcChpDSzdtNC02aWtmOENGYkFJMWdBZFBTVURSZw";
-    assert_eq!(m.id, shm_layout::platform_message_uuid(Platform::YouTube, ch, pmid));
+    assert_eq!(
+        m.id,
+        shm_layout::platform_message_uuid(Platform::YouTube, ch, pmid)
+    );
     assert_eq!(m.platform_message_id.as_deref(), Some(pmid));
-    assert_eq!((m.user.as_str(), m.text.as_str()), ("Mr Perfect", "kitni hai"));
+    assert_eq!(
+        (m.user.as_str(), m.text.as_str()),
+        ("Mr Perfect", "kitni hai")
+    );
     assert_eq!(m.user_id.as_deref(), Some("UCrjdRCm0gGcdrYtl8z66t6g"));
     assert_eq!(m.timestamp, 1_685_045_288_479);
     assert_eq!(m.kind, Kind::Chat);
@@ -261,13 +282,23 @@ fn every_mapping_rule_on_the_fixtures() {
     assert!(sc.is_mod);
     assert_eq!(sc.badges, vec!["moderator"]);
     let amount = sc.amount.unwrap();
-    assert_eq!((amount.value.as_str(), amount.currency.as_str(), amount.display.as_str()), ("2.00", "EUR", "€2.00"));
+    assert_eq!(
+        (
+            amount.value.as_str(),
+            amount.currency.as_str(),
+            amount.display.as_str()
+        ),
+        ("2.00", "EUR", "€2.00")
+    );
     assert_eq!(sc.timestamp, 1_623_253_252_765);
     // Super Sticker: the sticker's alt text, YouTube's sentence as systemText.
     let st = msg(2);
     assert_eq!(st.kind, Kind::Paid);
     assert_eq!(st.text, "A cat waving hello");
-    assert_eq!(st.system_text.as_deref(), Some("Super Sticker from Sam: $1.99"));
+    assert_eq!(
+        st.system_text.as_deref(),
+        Some("Super Sticker from Sam: $1.99")
+    );
     assert_eq!(st.amount.unwrap().value, "1.99");
     // Memberships: new, milestone (with the comment as text), gifting, gift received.
     for (i, sys) in [
@@ -281,7 +312,11 @@ fn every_mapping_rule_on_the_fixtures() {
         assert_eq!(m.system_text.as_deref(), Some(sys));
     }
     assert_eq!(msg(4).text, "six months already!");
-    assert_eq!(msg(3).text, "", "a new member wrote nothing: the sink shows systemText");
+    assert_eq!(
+        msg(3).text,
+        "",
+        "a new member wrote nothing: the sink shows systemText"
+    );
     // Delete of an earlier message.
     match &mapped[7] {
         Mapped::Event(SlotEvent::Delete(d)) => {
@@ -296,7 +331,10 @@ fn every_mapping_rule_on_the_fixtures() {
     // Bans: temporary (until = time + duration), permanent (no until).
     match &mapped[8] {
         Mapped::Event(SlotEvent::ClearUser(c)) => {
-            assert_eq!((c.user_id.as_str(), c.user.as_str()), ("UCrjdRCm0gGcdrYtl8z66t6g", "Mr Perfect"));
+            assert_eq!(
+                (c.user_id.as_str(), c.user.as_str()),
+                ("UCrjdRCm0gGcdrYtl8z66t6g", "Mr Perfect")
+            );
             assert_eq!(c.until, Some(c.timestamp + 300_000));
         }
         other => panic!("{other:?}"),
@@ -322,7 +360,10 @@ fn every_mapping_rule_on_the_fixtures() {
 #[test]
 fn a_malformed_item_costs_only_itself() {
     let mut page: Value = serde_json::from_slice(&fixture("list_page1.json")).unwrap();
-    page["items"].as_array_mut().unwrap().push(serde_json::json!({"id": 5, "snippet": "x"}));
+    page["items"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"id": 5, "snippet": "x"}));
     let p = map::parse_page(page.to_string().as_bytes()).unwrap();
     assert_eq!((p.items.len(), p.bad_items), (2, 1));
     assert!(map::parse_page(b"{\"items\": [ not json").is_err());
@@ -332,15 +373,49 @@ fn a_malformed_item_costs_only_itself() {
 #[test]
 fn google_error_bodies_are_read() {
     for (file, status, reason, message) in [
-        ("error_quotaExceeded.json", 403, "quotaExceeded", "The request cannot be completed"),
-        ("error_liveChatEnded.json", 403, "liveChatEnded", "The live chat is no longer live."),
-        ("error_liveChatNotFound.json", 404, "liveChatNotFound", "cannot be found"),
-        ("error_rateLimitExceeded.json", 403, "rateLimitExceeded", "sent too soon"),
-        ("error_500.json", 500, "backendError", "Internal error encountered."),
-        ("error_keyInvalid.json", 400, "badRequest", "API key not valid"),
+        (
+            "error_quotaExceeded.json",
+            403,
+            "quotaExceeded",
+            "The request cannot be completed",
+        ),
+        (
+            "error_liveChatEnded.json",
+            403,
+            "liveChatEnded",
+            "The live chat is no longer live.",
+        ),
+        (
+            "error_liveChatNotFound.json",
+            404,
+            "liveChatNotFound",
+            "cannot be found",
+        ),
+        (
+            "error_rateLimitExceeded.json",
+            403,
+            "rateLimitExceeded",
+            "sent too soon",
+        ),
+        (
+            "error_500.json",
+            500,
+            "backendError",
+            "Internal error encountered.",
+        ),
+        (
+            "error_keyInvalid.json",
+            400,
+            "badRequest",
+            "API key not valid",
+        ),
     ] {
         match error_from_body(status, &fixture(file)) {
-            ApiError::Status { status: s, reason: r, message: m } => {
+            ApiError::Status {
+                status: s,
+                reason: r,
+                message: m,
+            } => {
                 assert_eq!((s, r.as_str()), (status, reason), "{file}");
                 assert!(m.contains(message), "{file}: {m}");
             }
@@ -348,7 +423,11 @@ fn google_error_bodies_are_read() {
         }
     }
     match error_from_body(502, b"<html>Bad Gateway</html>") {
-        ApiError::Status { status: 502, reason, message } => {
+        ApiError::Status {
+            status: 502,
+            reason,
+            message,
+        } => {
             assert!(reason.is_empty());
             assert_eq!(message, "error 502 without a readable body");
         }
@@ -365,12 +444,23 @@ async fn a_video_link_waits_reads_and_ends() {
     p.set_video(VIDEO, Video::Scheduled);
     let mut r = Run::simple(&p, &[VIDEO]);
     let s = r.wait_status(VIDEO, state(ChannelState::Idle)).await;
-    assert_eq!(s.detail, "waiting for the stream to start (checked every 100 ms)");
-    assert!(p.wait_for(WAIT, |q| q.iter().filter(|r| r.path == "videos").count() >= 3).await);
+    assert_eq!(
+        s.detail,
+        "waiting for the stream to start (checked every 100 ms)"
+    );
+    assert!(
+        p.wait_for(WAIT, |q| q.iter().filter(|r| r.path == "videos").count()
+            >= 3)
+            .await
+    );
     let v = p.requests_to("videos");
     assert_eq!(v[0].param("part"), Some("liveStreamingDetails"));
     assert_eq!(v[0].param("id"), Some(VIDEO));
-    assert!(gaps(&v).iter().all(|g| *g >= Duration::from_millis(90)), "{:?}", gaps(&v));
+    assert!(
+        gaps(&v).iter().all(|g| *g >= Duration::from_millis(90)),
+        "{:?}",
+        gaps(&v)
+    );
     assert!(p.requests_to("liveChat/messages").is_empty());
 
     p.push_page("chat1", fixture_items("list_page1.json"));
@@ -378,19 +468,38 @@ async fn a_video_link_waits_reads_and_ends() {
     r.wait_events(2).await;
     let s = r.wait_status(VIDEO, state(ChannelState::Live)).await;
     assert!(s.detail.starts_with("reading chat every "), "{}", s.detail);
-    assert!(s.detail.contains(" units used, ") && s.detail.contains(" left"), "{}", s.detail);
+    assert!(
+        s.detail.contains(" units used, ") && s.detail.contains(" left"),
+        "{}",
+        s.detail
+    );
     p.push_page("chat1", fixture_items("list_page2.json"));
     r.wait_events(3).await;
-    assert_eq!(r.texts(), ["kitni hai", "hello from a member :wave:", "please keep it civil"]);
+    assert_eq!(
+        r.texts(),
+        [
+            "kitni hai",
+            "hello from a member :wave:",
+            "please keep it civil"
+        ]
+    );
 
     p.end_chat("chat1", ChatEnd::Offline);
     p.set_video(VIDEO, Video::Ended);
-    r.wait_status(VIDEO, |s| s.state == ChannelState::Idle && s.detail == "stream ended").await;
+    r.wait_status(VIDEO, |s| {
+        s.state == ChannelState::Idle && s.detail == "stream ended"
+    })
+    .await;
     // A video link stays idle: no more calls (three idle rechecks' worth of time).
     let n = p.requests().len();
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(p.requests().len(), n);
-    assert_eq!(r.metrics.connections.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        r.metrics
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     r.stop().await;
 }
 
@@ -411,7 +520,10 @@ async fn every_link_form_finds_its_chat() {
     for (i, (_, video)) in links.iter().enumerate() {
         let chat = format!("chat{i}");
         p.set_video(video, Video::Live(chat.clone()));
-        p.push_page(&chat, vec![text_item(&format!("LCC.{i}"), "ann", &format!("hello {i}"))]);
+        p.push_page(
+            &chat,
+            vec![text_item(&format!("LCC.{i}"), "ann", &format!("hello {i}"))],
+        );
     }
     p.set_channel_live(chan, Some("vidAAAAAAA5"));
     p.set_handle("@handle.six", handle_chan);
@@ -426,7 +538,11 @@ async fn every_link_form_finds_its_chat() {
             .find(|m| m.text == format!("hello {i}"))
             .cloned()
             .unwrap_or_else(|| panic!("no message for {l}"));
-        assert_eq!(m.channel.as_deref(), Some(*l), "the linked string is the channel");
+        assert_eq!(
+            m.channel.as_deref(),
+            Some(*l),
+            "the linked string is the channel"
+        );
         assert_eq!(m.streamer_id, SID);
         r.wait_status(l, state(ChannelState::Live)).await;
     }
@@ -452,10 +568,20 @@ async fn a_channel_link_searches_reads_and_searches_again() {
     let chan = "UCPsfM4vuu_FmjQXfWCHdh4g";
     let mut r = Run::simple(&p, &[chan]);
     let s = r.wait_status(chan, state(ChannelState::Idle)).await;
-    assert_eq!(s.detail, "not live; checking for a live stream every 300 ms (search costs quota)");
-    assert!(p.wait_for(WAIT, |q| q.iter().filter(|r| r.path == "search").count() >= 3).await);
+    assert_eq!(
+        s.detail,
+        "not live; checking for a live stream every 300 ms (search costs quota)"
+    );
+    assert!(
+        p.wait_for(WAIT, |q| q.iter().filter(|r| r.path == "search").count()
+            >= 3)
+            .await
+    );
     let g = gaps(&p.requests_to("search"));
-    assert!(g.iter().all(|g| *g >= Duration::from_millis(290)), "searches too close: {g:?}");
+    assert!(
+        g.iter().all(|g| *g >= Duration::from_millis(290)),
+        "searches too close: {g:?}"
+    );
 
     p.set_video("liveVideo01", Video::Live("chatA".into()));
     p.push_page("chatA", vec![text_item("LCC.a1", "ann", "first stream")]);
@@ -468,9 +594,13 @@ async fn a_channel_link_searches_reads_and_searches_again() {
     p.set_video("liveVideo01", Video::Ended);
     p.end_chat("chatA", ChatEnd::Ended403);
     let s = r.wait_status(chan, state(ChannelState::Idle)).await;
-    assert_eq!(s.detail, "stream ended; checking for a live stream every 300 ms (search costs quota)");
+    assert_eq!(
+        s.detail,
+        "stream ended; checking for a live stream every 300 ms (search costs quota)"
+    );
     let searches = p.requests_to("search").len();
-    r.wait_status(chan, |s| s.detail.starts_with("not live; ")).await;
+    r.wait_status(chan, |s| s.detail.starts_with("not live; "))
+        .await;
     assert!(p.requests_to("search").len() > searches);
 
     // A second stream on the same channel.
@@ -486,7 +616,12 @@ async fn a_channel_link_searches_reads_and_searches_again() {
     while !same() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(same(), "connector {} vs peer {}", m.quota_used.load(std::sync::atomic::Ordering::Relaxed), p.quota_used());
+    assert!(
+        same(),
+        "connector {} vs peer {}",
+        m.quota_used.load(std::sync::atomic::Ordering::Relaxed),
+        p.quota_used()
+    );
     assert!(p.quota_used() >= 5 * 100, "searches cost 100 units each");
     r.stop().await;
 }
@@ -496,15 +631,29 @@ async fn chat_pages_follow_next_page_token_and_take_the_history() {
     let p = YoutubePeer::start().await;
     p.set_video(VIDEO, Video::Live("chat".into()));
     // History before the connector starts: taken from the first page.
-    p.push_page("chat", vec![text_item("LCC.h1", "ann", "h1"), text_item("LCC.h2", "bob", "h2")]);
+    p.push_page(
+        "chat",
+        vec![
+            text_item("LCC.h1", "ann", "h1"),
+            text_item("LCC.h2", "bob", "h2"),
+        ],
+    );
     let mut r = Run::simple(&p, &[VIDEO]);
     r.wait_events(2).await;
     for i in 0..4 {
-        p.push_page("chat", vec![text_item(&format!("LCC.n{i}"), "cat", &format!("n{i}"))]);
+        p.push_page(
+            "chat",
+            vec![text_item(&format!("LCC.n{i}"), "cat", &format!("n{i}"))],
+        );
         r.wait_events(3 + i).await;
     }
     assert_eq!(r.texts(), ["h1", "h2", "n0", "n1", "n2", "n3"]);
-    assert!(p.wait_for(WAIT, |q| q.iter().any(|r| r.param("pageToken") == Some("p5"))).await);
+    assert!(
+        p.wait_for(WAIT, |q| q
+            .iter()
+            .any(|r| r.param("pageToken") == Some("p5")))
+            .await
+    );
     let reqs = p.requests_to("liveChat/messages");
     assert_eq!(reqs[0].param("pageToken"), None);
     assert_eq!(reqs[0].param("part"), Some("snippet,authorDetails"));
@@ -513,14 +662,21 @@ async fn chat_pages_follow_next_page_token_and_take_the_history() {
     // second page existed, … — never without a token, never going back.
     let mut last = 0;
     for q in &reqs[1..] {
-        let t = q.param("pageToken").expect("a pageToken after the first page");
+        let t = q
+            .param("pageToken")
+            .expect("a pageToken after the first page");
         let n: usize = t.trim_start_matches('p').parse().unwrap();
         assert!(n >= last && n >= 1, "token {t} after p{last}");
         last = n;
     }
     assert_eq!(last, 5);
     // Nothing was read twice.
-    assert_eq!(r.metrics.duplicates.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        r.metrics
+            .duplicates
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     r.stop().await;
 }
 
@@ -532,7 +688,14 @@ async fn the_poll_interval_is_the_larger_of_youtubes_and_the_floor() {
     p.push_page("chat", vec![]);
     p.set_polling_interval(300);
     let r = Run::simple(&p, &[VIDEO]);
-    assert!(p.wait_for(WAIT, |q| q.iter().filter(|r| r.path.starts_with("liveChat")).count() >= 4).await);
+    assert!(
+        p.wait_for(WAIT, |q| q
+            .iter()
+            .filter(|r| r.path.starts_with("liveChat"))
+            .count()
+            >= 4)
+            .await
+    );
     let g = gaps(&p.requests_to("liveChat/messages"));
     assert!(g.iter().all(|g| *g >= Duration::from_millis(290)), "{g:?}");
     r.stop().await;
@@ -542,9 +705,26 @@ async fn the_poll_interval_is_the_larger_of_youtubes_and_the_floor() {
     p.set_video(VIDEO, Video::Live("chat".into()));
     p.push_page("chat", vec![]);
     p.set_polling_interval(10);
-    let t = Timing { min_poll: Duration::from_millis(250), ..timing() };
-    let r = Run::start(&p, &[VIDEO], BIG_QUOTA, t, Arc::new(SystemClock::default()), KEY);
-    assert!(p.wait_for(WAIT, |q| q.iter().filter(|r| r.path.starts_with("liveChat")).count() >= 4).await);
+    let t = Timing {
+        min_poll: Duration::from_millis(250),
+        ..timing()
+    };
+    let r = Run::start(
+        &p,
+        &[VIDEO],
+        BIG_QUOTA,
+        t,
+        Arc::new(SystemClock::default()),
+        KEY,
+    );
+    assert!(
+        p.wait_for(WAIT, |q| q
+            .iter()
+            .filter(|r| r.path.starts_with("liveChat"))
+            .count()
+            >= 4)
+            .await
+    );
     let g = gaps(&p.requests_to("liveChat/messages"));
     assert!(g.iter().all(|g| *g >= Duration::from_millis(240)), "{g:?}");
     r.stop().await;
@@ -560,13 +740,36 @@ async fn polling_slows_down_so_the_quota_lasts_until_the_reset() {
     let clock = clock_before_reset(10_000);
     let mut r = Run::start(&p, &[VIDEO], 100, timing(), clock, KEY);
     let s = r.wait_status(VIDEO, state(ChannelState::Live)).await;
-    assert!(s.detail.contains("to make the quota last until midnight Pacific"), "{}", s.detail);
-    assert!(s.detail.contains("quota today: 6 units used, 94 left"), "{}", s.detail);
-    assert!(p.wait_for(WAIT, |q| q.iter().filter(|r| r.path.starts_with("liveChat")).count() >= 3).await);
+    assert!(
+        s.detail
+            .contains("to make the quota last until midnight Pacific"),
+        "{}",
+        s.detail
+    );
+    assert!(
+        s.detail.contains("quota today: 6 units used, 94 left"),
+        "{}",
+        s.detail
+    );
+    assert!(
+        p.wait_for(WAIT, |q| q
+            .iter()
+            .filter(|r| r.path.starts_with("liveChat"))
+            .count()
+            >= 3)
+            .await
+    );
     let g = gaps(&p.requests_to("liveChat/messages"));
     assert!(g.iter().all(|g| *g >= Duration::from_millis(450)), "{g:?}");
-    let used = r.metrics.quota_used.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(used >= 11 && used <= p.quota_used() + 5, "{used} vs peer {}", p.quota_used());
+    let used = r
+        .metrics
+        .quota_used
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        used >= 11 && used <= p.quota_used() + 5,
+        "{used} vs peer {}",
+        p.quota_used()
+    );
     r.stop().await;
 }
 
@@ -600,7 +803,11 @@ async fn quota_exceeded_stops_every_call_until_midnight_pacific() {
     r.wait_events(2).await;
     assert_eq!(r.texts(), ["before", "after"]);
     r.wait_status(VIDEO, state(ChannelState::Live)).await;
-    let after: Vec<_> = p.requests().into_iter().filter(|q| q.at > refused_at).collect();
+    let after: Vec<_> = p
+        .requests()
+        .into_iter()
+        .filter(|q| q.at > refused_at)
+        .collect();
     assert!(!after.is_empty());
     assert!(
         after[0].at + Duration::from_millis(30) >= reset_instant,
@@ -608,7 +815,12 @@ async fn quota_exceeded_stops_every_call_until_midnight_pacific() {
         reset_instant - after[0].at
     );
     // The day's count started again at the reset.
-    assert!(r.metrics.quota_used.load(std::sync::atomic::Ordering::Relaxed) < 100);
+    assert!(
+        r.metrics
+            .quota_used
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 100
+    );
     r.stop().await;
 }
 
@@ -623,16 +835,27 @@ async fn errors_back_off_or_show_googles_message() {
     p.fault("liveChat", Fault::Status(500, e500));
     p.fault("liveChat", Fault::Status(403, rate));
     p.fault("liveChat", Fault::Status(429, serde_json::json!({})));
-    p.fault("liveChat", Fault::Status(503, serde_json::json!("unavailable")));
+    p.fault(
+        "liveChat",
+        Fault::Status(503, serde_json::json!("unavailable")),
+    );
     let mut r = Run::simple(&p, &[VIDEO]);
     r.wait_events(1).await;
-    assert_eq!(r.metrics.reconnects.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(
+        r.metrics
+            .reconnects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
     r.wait_status(VIDEO, state(ChannelState::Live)).await;
 
     // Anything else: an error with Google's own sentence, retried until it goes away.
     p.require_key("another key");
     let s = r.wait_status(VIDEO, state(ChannelState::Error)).await;
-    assert_eq!(s.detail, "YouTube says: API key not valid. Please pass a valid API key.");
+    assert_eq!(
+        s.detail,
+        "YouTube says: API key not valid. Please pass a valid API key."
+    );
     p.require_key(KEY);
     p.push_page("chat", vec![text_item("LCC.2", "ann", "two")]);
     r.wait_events(2).await;
@@ -640,7 +863,10 @@ async fn errors_back_off_or_show_googles_message() {
     assert_eq!(r.texts(), ["one", "two"]);
 
     // 404 liveChatNotFound ends the stream.
-    p.fault("liveChat", Fault::Status(404, google_error(404, "liveChatNotFound", "gone")));
+    p.fault(
+        "liveChat",
+        Fault::Status(404, google_error(404, "liveChatNotFound", "gone")),
+    );
     r.wait_status(VIDEO, |s| s.detail == "stream ended").await;
     r.stop().await;
 }
@@ -649,7 +875,13 @@ async fn errors_back_off_or_show_googles_message() {
 async fn slow_cut_and_garbled_answers_are_retried_without_loss() {
     let p = YoutubePeer::start().await;
     p.set_video(VIDEO, Video::Live("chat".into()));
-    p.push_page("chat", vec![text_item("LCC.1", "ann", "one"), text_item("LCC.2", "bob", "two")]);
+    p.push_page(
+        "chat",
+        vec![
+            text_item("LCC.1", "ann", "one"),
+            text_item("LCC.2", "bob", "two"),
+        ],
+    );
     p.fault("liveChat", Fault::Slow(Duration::from_millis(1500)));
     p.fault("liveChat", Fault::Cut);
     p.fault("liveChat", Fault::Garbage);
@@ -667,22 +899,34 @@ async fn slow_cut_and_garbled_answers_are_retried_without_loss() {
     assert_eq!(m.duplicates.load(Relaxed), 0);
     // The slow answer was given up after the 400 ms timeout, not waited for.
     let chat = p.requests_to("liveChat/messages");
-    assert!(chat[1].at - chat[0].at < Duration::from_millis(1400), "{:?}", chat[1].at - chat[0].at);
+    assert!(
+        chat[1].at - chat[0].at < Duration::from_millis(1400),
+        "{:?}",
+        chat[1].at - chat[0].at
+    );
     r.stop().await;
 }
 
 #[tokio::test]
 async fn without_a_key_every_channel_says_how_to_get_one() {
     let p = YoutubePeer::start().await;
-    let mut r =
-        Run::start(&p, &[VIDEO, "@someone"], BIG_QUOTA, timing(), Arc::new(SystemClock::default()), "");
+    let mut r = Run::start(
+        &p,
+        &[VIDEO, "@someone"],
+        BIG_QUOTA,
+        timing(),
+        Arc::new(SystemClock::default()),
+        "",
+    );
     for ch in [VIDEO, "@someone"] {
         let s = r.wait_status(ch, state(ChannelState::Error)).await;
         assert_eq!(s.detail, NO_KEY);
     }
     // A link added later too; a removed one is forgotten.
-    r.links.send_replace(links_from(vec![link("UCPsfM4vuu_FmjQXfWCHdh4g")]));
-    r.wait_status("UCPsfM4vuu_FmjQXfWCHdh4g", |s| s.detail == NO_KEY).await;
+    r.links
+        .send_replace(links_from(vec![link("UCPsfM4vuu_FmjQXfWCHdh4g")]));
+    r.wait_status("UCPsfM4vuu_FmjQXfWCHdh4g", |s| s.detail == NO_KEY)
+        .await;
     assert!(r.status.get(VIDEO).is_none());
     assert!(p.requests().is_empty());
     r.stop().await;
@@ -695,8 +939,14 @@ async fn an_unlinked_channel_stops_being_polled() {
     p.push_page("chat", vec![text_item("LCC.1", "ann", "one")]);
     let mut r = Run::simple(&p, &[VIDEO, "not a link!"]);
     r.wait_events(1).await;
-    let s = r.wait_status("not a link!", state(ChannelState::Error)).await;
-    assert!(s.detail.starts_with("not a YouTube stream or channel"), "{}", s.detail);
+    let s = r
+        .wait_status("not a link!", state(ChannelState::Error))
+        .await;
+    assert!(
+        s.detail.starts_with("not a YouTube stream or channel"),
+        "{}",
+        s.detail
+    );
     r.links.send_replace(links_from(vec![]));
     let deadline = Instant::now() + WAIT;
     while !r.status.snapshot().is_empty() && Instant::now() < deadline {
@@ -741,8 +991,14 @@ async fn the_key_appears_only_as_the_key_parameter() {
     p.require_key(KEY);
     p.set_video(VIDEO, Video::Live("chat".into()));
     p.push_page("chat", fixture_items("list_types.json"));
-    p.fault("liveChat", Fault::Status(500, serde_json::json!({"error": {"code": 500,
-        "message": format!("echo of the request: https://x/?key={KEY}")}})));
+    p.fault(
+        "liveChat",
+        Fault::Status(
+            500,
+            serde_json::json!({"error": {"code": 500,
+        "message": format!("echo of the request: https://x/?key={KEY}")}}),
+        ),
+    );
     p.fault("liveChat", Fault::Cut);
     let mut r = Run::simple(&p, &[VIDEO]);
     r.wait_events(10).await;
@@ -751,23 +1007,44 @@ async fn the_key_appears_only_as_the_key_parameter() {
     r.wait_status(VIDEO, state(ChannelState::Error)).await;
     p.set_quota_limit(Some(0));
     p.require_key(KEY);
-    r.wait_status(VIDEO, |s| s.detail.contains("quota for today is used up")).await;
+    r.wait_status(VIDEO, |s| s.detail.contains("quota for today is used up"))
+        .await;
 
     let mut outputs = vec![String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned()];
     outputs.extend(r.seen.iter().cloned());
     outputs.push(serde_json::to_string(&r.status.snapshot()).unwrap());
     outputs.push(serde_json::to_string(&r.metrics.snapshot()).unwrap());
-    outputs.extend(r.events.iter().map(|e| String::from_utf8(e.to_json()).unwrap()));
-    assert!(outputs[0].contains("YouTube call failed"), "the logs were captured: {}", outputs[0]);
-    assert!(outputs[0].contains("key=<redacted>"), "the echoed key was scrubbed: {}", outputs[0]);
+    outputs.extend(
+        r.events
+            .iter()
+            .map(|e| String::from_utf8(e.to_json()).unwrap()),
+    );
+    assert!(
+        outputs[0].contains("YouTube call failed"),
+        "the logs were captured: {}",
+        outputs[0]
+    );
+    assert!(
+        outputs[0].contains("key=<redacted>"),
+        "the echoed key was scrubbed: {}",
+        outputs[0]
+    );
     for o in &outputs {
         assert!(!o.contains(KEY), "the key leaked into: {o}");
     }
     for q in p.requests() {
         assert_eq!(q.target.matches(KEY).count(), 1, "{}", q.target);
         assert_eq!(q.param("key"), Some(KEY));
-        assert!(q.query.iter().filter(|(k, _)| k != "key").all(|(_, v)| !v.contains(KEY)));
-        assert!(q.headers.iter().all(|h| !h.contains(KEY)), "{:?}", q.headers);
+        assert!(q
+            .query
+            .iter()
+            .filter(|(k, _)| k != "key")
+            .all(|(_, v)| !v.contains(KEY)));
+        assert!(
+            q.headers.iter().all(|h| !h.contains(KEY)),
+            "{:?}",
+            q.headers
+        );
     }
     r.stop().await;
 }
@@ -820,7 +1097,12 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
         .env("CROSSCHAT_YOUTUBE_TEST_IDLE_RECHECK_MS", "100")
         .env("CROSSCHAT_YOUTUBE_TEST_BACKOFF_BASE_MS", "30")
         .args(["--youtube-api-key", KEY, "--youtube-api-url", &url])
-        .args(["--youtube-daily-quota", "1000000000", "--youtube-min-poll-ms", "50"])
+        .args([
+            "--youtube-daily-quota",
+            "1000000000",
+            "--youtube-min-poll-ms",
+            "50",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
@@ -836,13 +1118,18 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
     }
     let mut reader = Reader::claim(seg.open()).expect("claim the reader");
     let mut c = ing.client();
-    let line = format!(r#"{{"type":"channels","channels":[{{"channel":"{VIDEO}","streamers":["{SID}"]}}]}}"#);
+    let line = format!(
+        r#"{{"type":"channels","channels":[{{"channel":"{VIDEO}","streamers":["{SID}"]}}]}}"#
+    );
     let reply = c.request(line.as_bytes());
     assert_eq!(reply["ok"], true, "{reply}");
     let mut seen = vec![reply.to_string()];
 
     let (s, _) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "idle");
-    assert_eq!(s["detail"], "waiting for the stream to start (checked every 100 ms)");
+    assert_eq!(
+        s["detail"],
+        "waiting for the stream to start (checked every 100 ms)"
+    );
 
     // The stream starts: history with a member, then every kind of event.
     let mut items = fixture_items("list_page1.json");
@@ -854,7 +1141,9 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
     while events.len() < 12 {
         assert!(Instant::now() < deadline, "got only {events:?}");
         reader.wait_for_data(Duration::from_millis(50));
-        let end = reader.peek(256, |_, r| events.push(SlotEvent::from_json(r.unwrap()).unwrap()));
+        let end = reader.peek(256, |_, r| {
+            events.push(SlotEvent::from_json(r.unwrap()).unwrap())
+        });
         reader.commit(end);
     }
     let msgs: Vec<&ChatMessage> = events
@@ -864,18 +1153,33 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
             _ => None,
         })
         .collect();
-    assert!(msgs.iter().all(|m| m.streamer_id == SID && m.platform == Platform::YouTube));
+    assert!(msgs
+        .iter()
+        .all(|m| m.streamer_id == SID && m.platform == Platform::YouTube));
     let member = msgs.iter().find(|m| m.user == "Member Mia").unwrap();
     assert!(member.is_sub && member.badges == ["member"]);
-    let sc = msgs.iter().find(|m| m.kind == Kind::Paid && m.user == "Brian Lough").unwrap();
+    let sc = msgs
+        .iter()
+        .find(|m| m.kind == Kind::Paid && m.user == "Brian Lough")
+        .unwrap();
     assert!(sc.is_mod);
     assert_eq!(sc.amount.as_ref().unwrap().display, "€2.00");
     let deleted = events.iter().find_map(|e| match e {
         SlotEvent::Delete(d) => Some(d),
         _ => None,
     });
-    assert_eq!(deleted.unwrap().target_id, member.id, "the member's message is marked deleted");
-    assert_eq!(events.iter().filter(|e| matches!(e, SlotEvent::ClearUser(_))).count(), 2);
+    assert_eq!(
+        deleted.unwrap().target_id,
+        member.id,
+        "the member's message is marked deleted"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, SlotEvent::ClearUser(_)))
+            .count(),
+        2
+    );
 
     let (s, m) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "live");
     assert!(s["detail"].as_str().unwrap().contains("units used"), "{s}");
@@ -885,7 +1189,9 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
     // The stream ends.
     p.end_chat("chat", ChatEnd::Offline);
     p.set_video(VIDEO, Video::Ended);
-    let (s, _) = wait_status_line(&mut c, VIDEO, &mut seen, |s| s["state"] == "idle" && s["detail"] == "stream ended");
+    let (s, _) = wait_status_line(&mut c, VIDEO, &mut seen, |s| {
+        s["state"] == "idle" && s["detail"] == "stream ended"
+    });
     assert_eq!(s["channel"], VIDEO);
 
     drop(c);

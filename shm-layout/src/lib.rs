@@ -44,8 +44,8 @@ pub mod snapshot;
 mod sys;
 
 pub use error::{ClaimError, EnqueueError, LockTimeout, OpenError, SlotError};
-pub use layout::{LAYOUT_VERSION, MAX_PAYLOAD, SEGMENT_SIZE, SLOT_COUNT, SLOT_SIZE};
 pub use event::{ClearChat, ClearUser, Delete, SlotEvent, SlotKind};
+pub use layout::{LAYOUT_VERSION, MAX_PAYLOAD, SEGMENT_SIZE, SLOT_COUNT, SLOT_SIZE};
 pub use message::{
     code_point_slice, platform_message_uuid, retain_valid_emotes, retain_valid_emotes_in, Amount,
     ChatMessage, Emote, Kind, ReplyTo,

@@ -258,7 +258,8 @@ mod tests {
     use super::*;
 
     fn sample() -> ChatMessage {
-        let mut m = ChatMessage::simple(Uuid::nil(), Uuid::nil(), Platform::YouTube, "ann", "hi", 1);
+        let mut m =
+            ChatMessage::simple(Uuid::nil(), Uuid::nil(), Platform::YouTube, "ann", "hi", 1);
         m.is_vip = true;
         m.is_mod = true;
         m.color = Some("#aabbcc".into());

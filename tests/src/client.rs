@@ -158,7 +158,6 @@ pub async fn assert_quiet(ws: &mut Ws, quiet: Duration) {
     }
 }
 
-
 impl User {
     /// DELETE with the session cookie and a same-host Origin.
     pub fn delete(&self, path: &str) -> (u16, Value) {

@@ -131,11 +131,16 @@ pub struct Stack {
 /// channel without a peer never reaches (or waits for) the real platforms.
 pub fn dead_endpoints() -> Vec<String> {
     [
-        "--twitch-irc-url", "irc://127.0.0.1:9",
-        "--kick-web-url", "http://127.0.0.1:9",
-        "--kick-realtime-api-url", "http://127.0.0.1:9",
-        "--kick-pusher-url", "ws://127.0.0.1:9/app/x",
-        "--youtube-api-url", "http://127.0.0.1:9/youtube/v3",
+        "--twitch-irc-url",
+        "irc://127.0.0.1:9",
+        "--kick-web-url",
+        "http://127.0.0.1:9",
+        "--kick-realtime-api-url",
+        "http://127.0.0.1:9",
+        "--kick-pusher-url",
+        "ws://127.0.0.1:9/app/x",
+        "--youtube-api-url",
+        "http://127.0.0.1:9/youtube/v3",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -217,14 +222,19 @@ impl Stack {
                 args.extend(extra.iter().cloned());
             }
         }
-        let n = std::fs::read_dir(self.dir.path()).map(|d| d.count()).unwrap_or(0);
+        let n = std::fs::read_dir(self.dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.spawn("ingest", &format!("ingest-{platform}-{n}.log"), &args)
     }
 
     /// Kills (SIGKILL) one platform's ingest; [`Stack::start_ingest`] starts it again.
     pub fn kill_ingest(&mut self, platform: &str) {
-        let i = PLATFORMS.iter().position(|p| *p == platform).expect("a platform");
+        let i = PLATFORMS
+            .iter()
+            .position(|p| *p == platform)
+            .expect("a platform");
         let _ = self.ingests[i].kill();
         let _ = self.ingests[i].wait();
         // A killed ingest leaves its socket file; the next one claims it.
@@ -232,7 +242,10 @@ impl Stack {
 
     /// Starts one platform's ingest again and waits until its socket answers.
     pub fn start_ingest(&mut self, platform: &str) {
-        let i = PLATFORMS.iter().position(|p| *p == platform).expect("a platform");
+        let i = PLATFORMS
+            .iter()
+            .position(|p| *p == platform)
+            .expect("a platform");
         self.ingests[i] = self.spawn_ingest(platform);
         let socket = self.ingest_socket(platform);
         self.wait_until(&format!("ingest --platform {platform} to listen"), || {

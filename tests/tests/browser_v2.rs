@@ -28,7 +28,9 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     let stack = Stack::start();
     let browser = Browser::start(1280, 900).await;
     let c = &browser.client;
-    c.goto(&format!("{}/register", stack.base_url)).await.unwrap();
+    c.goto(&format!("{}/register", stack.base_url))
+        .await
+        .unwrap();
     fill(c, "Username", "v2_streamer").await;
     fill(c, "Password", "correct horse battery").await;
     click_button(c, "Register").await;
@@ -44,7 +46,12 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     let sid = me.as_str().unwrap().to_owned();
 
     // Channels panel: link by URL, see it listed with a state chip and sentence, remove it.
-    fill(c, "Channel name or link", "https://www.twitch.tv/SomeChannel").await;
+    fill(
+        c,
+        "Channel name or link",
+        "https://www.twitch.tv/SomeChannel",
+    )
+    .await;
     click_button(c, "Link channel").await;
     let chip = wait_js(
         c,
@@ -55,13 +62,19 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     )
     .await;
     let chip = chip.as_str().unwrap();
-    assert!(chip.starts_with("connecting|") || chip.starts_with("error|"), "{chip}");
+    assert!(
+        chip.starts_with("connecting|") || chip.starts_with("error|"),
+        "{chip}"
+    );
     assert!(chip.len() > "connecting|".len(), "a sentence: {chip}");
-    find(c, "//button[@aria-label='Remove Twitch channel somechannel']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    find(
+        c,
+        "//button[@aria-label='Remove Twitch channel somechannel']",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
     wait_js(
         c,
         "return !document.querySelector('#channel-list li[data-channel=\"somechannel\"]');",
@@ -71,27 +84,57 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     .await;
 
     let chan = "somechannel";
-    send(&stack, "twitch", json!({
-        "streamerId": sid, "user": "ann", "text": "👉 Kappa hello", "channel": chan,
-        "platformMessageId": "p1", "userId": "1", "kind": "paid", "isOwner": true,
-        "badges": ["broadcaster", "moderator", "subscriber"],
-        "emotes": [{"id": "25", "start": 2, "end": 7}],
-        "replyTo": {"platformMessageId": "p0", "user": "bob", "text": "first!"},
-        "amount": {"value": "100", "currency": "bits", "display": "100 bits"}
-    }));
-    send(&stack, "twitch", json!({
-        "streamerId": sid, "user": "dan", "text": "Thanks for the sub!", "channel": chan,
-        "platformMessageId": "p2", "userId": "2", "kind": "membership",
-        "systemText": "dan subscribed at Tier 1."
-    }));
-    send(&stack, "twitch", json!({"streamerId": sid, "user": "eve", "text": "to be deleted", "channel": chan, "platformMessageId": "p3", "userId": "3"}));
+    send(
+        &stack,
+        "twitch",
+        json!({
+            "streamerId": sid, "user": "ann", "text": "👉 Kappa hello", "channel": chan,
+            "platformMessageId": "p1", "userId": "1", "kind": "paid", "isOwner": true,
+            "badges": ["broadcaster", "moderator", "subscriber"],
+            "emotes": [{"id": "25", "start": 2, "end": 7}],
+            "replyTo": {"platformMessageId": "p0", "user": "bob", "text": "first!"},
+            "amount": {"value": "100", "currency": "bits", "display": "100 bits"}
+        }),
+    );
+    send(
+        &stack,
+        "twitch",
+        json!({
+            "streamerId": sid, "user": "dan", "text": "Thanks for the sub!", "channel": chan,
+            "platformMessageId": "p2", "userId": "2", "kind": "membership",
+            "systemText": "dan subscribed at Tier 1."
+        }),
+    );
+    send(
+        &stack,
+        "twitch",
+        json!({"streamerId": sid, "user": "eve", "text": "to be deleted", "channel": chan, "platformMessageId": "p3", "userId": "3"}),
+    );
     for i in 0..2 {
-        send(&stack, "twitch", json!({"streamerId": sid, "user": "troll", "text": format!("spam {i}"), "channel": chan, "platformMessageId": format!("t{i}"), "userId": "4"}));
+        send(
+            &stack,
+            "twitch",
+            json!({"streamerId": sid, "user": "troll", "text": format!("spam {i}"), "channel": chan, "platformMessageId": format!("t{i}"), "userId": "4"}),
+        );
     }
-    wait_js(c, "return document.querySelectorAll('#feed li.msg').length >= 5;", "five lines", WAIT).await;
-    send(&stack, "twitch", json!({"type": "delete", "streamerId": sid, "channel": chan, "platformMessageId": "p3"}));
+    wait_js(
+        c,
+        "return document.querySelectorAll('#feed li.msg').length >= 5;",
+        "five lines",
+        WAIT,
+    )
+    .await;
+    send(
+        &stack,
+        "twitch",
+        json!({"type": "delete", "streamerId": sid, "channel": chan, "platformMessageId": "p3"}),
+    );
     let until = shm_layout::now_ms() + 600_000;
-    send(&stack, "twitch", json!({"type": "clear_user", "streamerId": sid, "channel": chan, "userId": "4", "user": "troll", "until": until}));
+    send(
+        &stack,
+        "twitch",
+        json!({"type": "clear_user", "streamerId": sid, "channel": chan, "userId": "4", "user": "troll", "until": until}),
+    );
 
     let seen = wait_js(
         c,
@@ -116,22 +159,44 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
         WAIT,
     )
     .await;
-    assert_eq!(seen["emote"], "Kappa", "the emote's name stands in for its image: {seen}");
+    assert_eq!(
+        seen["emote"], "Kappa",
+        "the emote's name stands in for its image: {seen}"
+    );
     assert_eq!(seen["text"], "👉 Kappa hello", "{seen}");
-    assert_eq!(seen["badges"], json!(["Broadcaster", "Moderator", "Subscriber"]), "{seen}");
+    assert_eq!(
+        seen["badges"],
+        json!(["Broadcaster", "Moderator", "Subscriber"]),
+        "{seen}"
+    );
     assert_eq!(seen["reply"], "↪ @bob: first!", "{seen}");
     assert_eq!(seen["amount"], "100 bits", "{seen}");
     assert_eq!(seen["member"], "dan subscribed at Tier 1.", "{seen}");
-    assert!(seen["deleted"].as_array().unwrap().iter().any(|t| {
-        let t = t.as_str().unwrap();
-        t.contains("to be deleted") && t.contains("deleted by a moderator")
-    }), "{seen}");
-    assert!(seen["note"].as_str().unwrap().starts_with("2 messages from troll hidden (timeout 10 min)"), "{seen}");
+    assert!(
+        seen["deleted"].as_array().unwrap().iter().any(|t| {
+            let t = t.as_str().unwrap();
+            t.contains("to be deleted") && t.contains("deleted by a moderator")
+        }),
+        "{seen}"
+    );
+    assert!(
+        seen["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 messages from troll hidden (timeout 10 min)"),
+        "{seen}"
+    );
     assert_eq!(seen["trollVisible"], false, "{seen}");
 
     // The history view shows the same marks from the transcript.
     click_button(c, "End & Archive").await;
-    wait_js(c, "return document.getElementById('session-title').textContent.includes('No active stream');", "the stream archived", WAIT).await;
+    wait_js(
+        c,
+        "return document.getElementById('session-title').textContent.includes('No active stream');",
+        "the stream archived",
+        WAIT,
+    )
+    .await;
     click_button(c, "History").await;
     find(
         c,
@@ -155,7 +220,10 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     let errors: Vec<String> = browser
         .console_errors()
         .into_iter()
-        .filter(|e| !e.contains("static-cdn.jtvnw.net") && !(e.contains("/api/auth/me") && e.contains("401")))
+        .filter(|e| {
+            !e.contains("static-cdn.jtvnw.net")
+                && !(e.contains("/api/auth/me") && e.contains("401"))
+        })
         .collect();
     assert!(errors.is_empty(), "console errors: {errors:?}");
     browser.quit().await;

@@ -34,7 +34,11 @@ fn wait_for_ingest_links(stack: &Stack, platform: &str, channels: &[&str]) -> Va
         if got == channels {
             return r;
         }
-        assert!(Instant::now() < deadline, "the {platform} ingest has {got:?}, not {channels:?}\n{}", stack.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the {platform} ingest has {got:?}, not {channels:?}\n{}",
+            stack.logs()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -47,30 +51,49 @@ async fn channels_link_list_unlink_and_survive_restarts_in_any_order() {
 
     for (platform, input, sentence) in [
         ("twitch", "ab", "Twitch login is 3–25"),
-        ("twitch", "https://example.com/x", "not a Twitch channel link"),
+        (
+            "twitch",
+            "https://example.com/x",
+            "not a Twitch channel link",
+        ),
         ("kick", "a b", "cannot be a Kick channel"),
         ("youtube", "hello world", "not a YouTube live link"),
         ("myspace", "x", "must be one of twitch, youtube, kick"),
         ("twitch", "", "Paste a channel"),
     ] {
-        let (s, v) = alice.post("/api/channels", json!({"platform": platform, "channel": input}));
+        let (s, v) = alice.post(
+            "/api/channels",
+            json!({"platform": platform, "channel": input}),
+        );
         assert_eq!(s, 400, "{platform} {input}: {v}");
         assert!(v["error"].as_str().unwrap().contains(sentence), "{v}");
     }
-    let (s, v) = alice.post("/api/channels", json!({"platform": "twitch", "channel": "kick-ids", "chatroomId": 1, "channelId": 2}));
+    let (s, v) = alice.post(
+        "/api/channels",
+        json!({"platform": "twitch", "channel": "kick-ids", "chatroomId": 1, "channelId": 2}),
+    );
     assert_eq!(s, 400, "{v}");
 
     let (mut ws, joined) = alice.join(&alice.id, None).await;
     assert_eq!(joined["type"], "joined");
-    let (s, v) = alice.post("/api/channels", json!({"platform": "twitch", "channel": "https://www.twitch.tv/SomeChannel"}));
+    let (s, v) = alice.post(
+        "/api/channels",
+        json!({"platform": "twitch", "channel": "https://www.twitch.tv/SomeChannel"}),
+    );
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["channel"]["channel"], "somechannel");
     assert_eq!(v["channel"]["platform"], "Twitch");
-    let (s, _) = alice.post("/api/channels", json!({"platform": "twitch", "channel": "#somechannel"}));
+    let (s, _) = alice.post(
+        "/api/channels",
+        json!({"platform": "twitch", "channel": "#somechannel"}),
+    );
     assert_eq!(s, 409);
     let (s, v) = alice.post("/api/channels", json!({"platform": "kick", "channel": "https://kick.com/someone", "chatroomId": 123, "channelId": 456}));
     assert_eq!(s, 201, "{v}");
-    let (s, v) = bob.post("/api/channels", json!({"platform": "twitch", "channel": "somechannel"}));
+    let (s, v) = bob.post(
+        "/api/channels",
+        json!({"platform": "twitch", "channel": "somechannel"}),
+    );
     assert_eq!(s, 201, "{v}");
 
     // The links reach the ingests, one entry per channel with every streamer.
@@ -80,13 +103,23 @@ async fn channels_link_list_unlink_and_survive_restarts_in_any_order() {
     let status = next_of_type(&mut ws, "channel:status", Duration::from_secs(10))
         .await
         .expect("a channel:status frame");
-    assert!(status["channel"].is_string() && status["detail"].is_string(), "{status}");
+    assert!(
+        status["channel"].is_string() && status["detail"].is_string(),
+        "{status}"
+    );
     let (s, list) = alice.get("/api/channels");
     assert_eq!(s, 200);
     let chans = list["channels"].as_array().unwrap();
     assert_eq!(chans.len(), 2, "{list}");
     for c in chans {
-        for key in ["platform", "channel", "state", "detail", "since", "lastMessageAt"] {
+        for key in [
+            "platform",
+            "channel",
+            "state",
+            "detail",
+            "since",
+            "lastMessageAt",
+        ] {
             assert!(c.get(key).is_some(), "{key} missing in {c}");
         }
     }
@@ -133,9 +166,15 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
     let (mut ws, _) = u.join(&u.id, None).await;
 
     // A delete that arrives before its message (a reconnect's backfill order).
-    let r = ingest_request(&stack, "twitch", &json!({"type":"delete","streamerId":u.id,"channel":"chan","platformMessageId":"late"}));
+    let r = ingest_request(
+        &stack,
+        "twitch",
+        &json!({"type":"delete","streamerId":u.id,"channel":"chan","platformMessageId":"late"}),
+    );
     assert_eq!(r["ok"], true, "{r}");
-    let del = next_of_type(&mut ws, "chat:delete", Duration::from_secs(10)).await.expect("chat:delete");
+    let del = next_of_type(&mut ws, "chat:delete", Duration::from_secs(10))
+        .await
+        .expect("chat:delete");
     assert_eq!(del["platform"], "Twitch");
 
     let full = json!({
@@ -149,30 +188,79 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
     });
     let first = ingest_request(&stack, "twitch", &full);
     let again = ingest_request(&stack, "twitch", &full);
-    assert_eq!(first["id"], again["id"], "the same platform id is the same message");
-    for (pmid, user_id, text) in [("late", "7", "deleted before it came"), ("b1", "9", "to be banned"), ("b2", "9", "also banned")] {
-        let r = ingest_request(&stack, "twitch", &json!({"streamerId": u.id, "user": "x", "text": text, "channel": "chan", "platformMessageId": pmid, "userId": user_id}));
+    assert_eq!(
+        first["id"], again["id"],
+        "the same platform id is the same message"
+    );
+    for (pmid, user_id, text) in [
+        ("late", "7", "deleted before it came"),
+        ("b1", "9", "to be banned"),
+        ("b2", "9", "also banned"),
+    ] {
+        let r = ingest_request(
+            &stack,
+            "twitch",
+            &json!({"streamerId": u.id, "user": "x", "text": text, "channel": "chan", "platformMessageId": pmid, "userId": user_id}),
+        );
         assert_eq!(r["ok"], true, "{r}");
     }
     let got = chat_messages(&mut ws, 4, Duration::from_secs(10)).await;
     let m = &got[0];
-    for key in ["channel", "platformMessageId", "userId", "kind", "isOwner", "badges", "emotes", "replyTo", "amount", "systemText"] {
+    for key in [
+        "channel",
+        "platformMessageId",
+        "userId",
+        "kind",
+        "isOwner",
+        "badges",
+        "emotes",
+        "replyTo",
+        "amount",
+        "systemText",
+    ] {
         assert_eq!(m[key], full[key], "{key} in {m}");
     }
-    assert_eq!(got.iter().filter(|m| m["platformMessageId"] == "m-1").count(), 1, "once in the room");
+    assert_eq!(
+        got.iter()
+            .filter(|m| m["platformMessageId"] == "m-1")
+            .count(),
+        1,
+        "once in the room"
+    );
 
     std::thread::sleep(Duration::from_millis(20));
-    let r = ingest_request(&stack, "twitch", &json!({"type":"clear_user","streamerId":u.id,"channel":"chan","userId":"9","user":"x","until": 9_999_999_999_999u64}));
+    let r = ingest_request(
+        &stack,
+        "twitch",
+        &json!({"type":"clear_user","streamerId":u.id,"channel":"chan","userId":"9","user":"x","until": 9_999_999_999_999u64}),
+    );
     assert_eq!(r["ok"], true, "{r}");
-    let cu = next_of_type(&mut ws, "chat:clear_user", Duration::from_secs(10)).await.expect("chat:clear_user");
-    assert_eq!((cu["userId"].as_str(), cu["user"].as_str()), (Some("9"), Some("x")));
-    let r = ingest_request(&stack, "twitch", &json!({"type":"delete","streamerId":u.id,"channel":"chan","platformMessageId":"m-1"}));
+    let cu = next_of_type(&mut ws, "chat:clear_user", Duration::from_secs(10))
+        .await
+        .expect("chat:clear_user");
+    assert_eq!(
+        (cu["userId"].as_str(), cu["user"].as_str()),
+        (Some("9"), Some("x"))
+    );
+    let r = ingest_request(
+        &stack,
+        "twitch",
+        &json!({"type":"delete","streamerId":u.id,"channel":"chan","platformMessageId":"m-1"}),
+    );
     assert_eq!(r["ok"], true);
-    let d = next_of_type(&mut ws, "chat:delete", Duration::from_secs(10)).await.expect("chat:delete");
+    let d = next_of_type(&mut ws, "chat:delete", Duration::from_secs(10))
+        .await
+        .expect("chat:delete");
     assert_eq!(d["ids"][0], first["id"]);
-    let r = ingest_request(&stack, "kick", &json!({"type":"clear","streamerId":u.id,"channel":"other"}));
+    let r = ingest_request(
+        &stack,
+        "kick",
+        &json!({"type":"clear","streamerId":u.id,"channel":"other"}),
+    );
     assert_eq!(r["ok"], true);
-    next_of_type(&mut ws, "chat:clear", Duration::from_secs(10)).await.expect("chat:clear");
+    next_of_type(&mut ws, "chat:clear", Duration::from_secs(10))
+        .await
+        .expect("chat:clear");
 
     // The log holds one line per message plus the tombstones; the transcript marks them.
     let check = |msgs: &Value| {
@@ -198,8 +286,19 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
         .filter(|e| e.file_name().to_string_lossy().starts_with("archive-"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
-    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.iter().filter(|l| l.get("type").is_none()).count(), 4, "{log}");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.get("type").is_none()).count(),
+        4,
+        "{log}"
+    );
     let tombstones: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
-    assert_eq!(tombstones, ["delete", "clear_user", "delete", "clear"], "{log}");
+    assert_eq!(
+        tombstones,
+        ["delete", "clear_user", "delete", "clear"],
+        "{log}"
+    );
 }

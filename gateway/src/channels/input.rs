@@ -38,10 +38,7 @@ fn url_parts<'a>(raw: &'a str, hosts: &[&str]) -> Option<(&'a str, &'a str)> {
         .strip_prefix("www.")
         .or_else(|| host_l.strip_prefix("m."))
         .unwrap_or(&host_l);
-    hosts
-        .iter()
-        .any(|h| *h == bare)
-        .then_some((host, path))
+    hosts.iter().any(|h| *h == bare).then_some((host, path))
 }
 
 fn first_segment(path: &str) -> &str {
@@ -51,9 +48,10 @@ fn first_segment(path: &str) -> &str {
 fn twitch(raw: &str) -> Result<String, String> {
     let name = match url_parts(raw, &["twitch.tv"]) {
         Some((_, path)) => first_segment(path),
-        None if raw.contains('/') || raw.contains('.') => {
-            return Err("That is not a Twitch channel link: paste the name or https://www.twitch.tv/<name>.".into())
-        }
+        None if raw.contains('/') || raw.contains('.') => return Err(
+            "That is not a Twitch channel link: paste the name or https://www.twitch.tv/<name>."
+                .into(),
+        ),
         None => raw.strip_prefix('#').unwrap_or(raw),
     };
     let login = name.to_ascii_lowercase();
@@ -74,7 +72,10 @@ fn kick(raw: &str) -> Result<String, String> {
     let name = match url_parts(raw, &["kick.com"]) {
         Some((_, path)) => first_segment(path),
         None if raw.contains('/') || raw.contains('.') => {
-            return Err("That is not a Kick channel link: paste the name or https://kick.com/<name>.".into())
+            return Err(
+                "That is not a Kick channel link: paste the name or https://kick.com/<name>."
+                    .into(),
+            )
         }
         None => raw,
     };
@@ -94,24 +95,21 @@ fn kick(raw: &str) -> Result<String, String> {
 
 fn is_video_id(s: &str) -> bool {
     s.len() == 11
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn is_channel_id(s: &str) -> bool {
     s.len() == 24
         && s.starts_with("UC")
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn handle(s: &str) -> Option<String> {
     let h = s.strip_prefix('@')?;
     let ok = (3..=30).contains(&h.len())
-        && h
-            .bytes()
+        && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
     ok.then(|| format!("@{}", h.to_ascii_lowercase()))
 }
@@ -125,7 +123,11 @@ fn youtube(raw: &str) -> Result<String, String> {
     };
     if let Some((_, path)) = url_parts(raw, &["youtu.be"]) {
         let id = first_segment(path);
-        return if is_video_id(id) { Ok(id.into()) } else { bad() };
+        return if is_video_id(id) {
+            Ok(id.into())
+        } else {
+            bad()
+        };
     }
     if let Some((_, path)) = url_parts(raw, &["youtube.com"]) {
         let seg = first_segment(path);
@@ -165,10 +167,23 @@ mod tests {
     #[test]
     fn what_streamers_paste_is_normalised() {
         let t = |s| normalise(Platform::Twitch, s);
-        for ok in ["SomeChannel", "#somechannel", "https://www.twitch.tv/SomeChannel", "twitch.tv/somechannel/videos", "http://m.twitch.tv/somechannel?x=1"] {
+        for ok in [
+            "SomeChannel",
+            "#somechannel",
+            "https://www.twitch.tv/SomeChannel",
+            "twitch.tv/somechannel/videos",
+            "http://m.twitch.tv/somechannel?x=1",
+        ] {
             assert_eq!(t(ok).as_deref(), Ok("somechannel"), "{ok}");
         }
-        for bad in ["ab", "a".repeat(26).as_str(), "some channel", "https://example.com/x", "Ünïcode", ""] {
+        for bad in [
+            "ab",
+            "a".repeat(26).as_str(),
+            "some channel",
+            "https://example.com/x",
+            "Ünïcode",
+            "",
+        ] {
             assert!(t(bad).is_err(), "{bad}");
         }
         let k = |s| normalise(Platform::Kick, s);
@@ -178,18 +193,30 @@ mod tests {
         assert!(k("a b").is_err());
         let y = |s| normalise(Platform::YouTube, s);
         for (input, want) in [
-            ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1", "dQw4w9WgXcQ"),
+            (
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1",
+                "dQw4w9WgXcQ",
+            ),
             ("https://youtu.be/dQw4w9WgXcQ?si=x", "dQw4w9WgXcQ"),
             ("https://www.youtube.com/live/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
             ("dQw4w9WgXcQ", "dQw4w9WgXcQ"),
             ("UCuAXFkgsw1L7xaCfnd5JJOw", "UCuAXFkgsw1L7xaCfnd5JJOw"),
-            ("https://www.youtube.com/channel/UCuAXFkgsw1L7xaCfnd5JJOw", "UCuAXFkgsw1L7xaCfnd5JJOw"),
+            (
+                "https://www.youtube.com/channel/UCuAXFkgsw1L7xaCfnd5JJOw",
+                "UCuAXFkgsw1L7xaCfnd5JJOw",
+            ),
             ("@SomeCreator", "@somecreator"),
             ("https://www.youtube.com/@SomeCreator/live", "@somecreator"),
         ] {
             assert_eq!(y(input).as_deref(), Ok(want), "{input}");
         }
-        for bad in ["https://www.youtube.com/watch?v=short", "UCshort", "@a", "hello world", "https://vimeo.com/1"] {
+        for bad in [
+            "https://www.youtube.com/watch?v=short",
+            "UCshort",
+            "@a",
+            "hello world",
+            "https://vimeo.com/1",
+        ] {
             let e = y(bad).unwrap_err();
             assert!(e.contains("YouTube"), "{bad}: {e}");
         }

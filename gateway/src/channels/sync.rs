@@ -97,8 +97,12 @@ async fn session(
         };
         match serde_json::from_str::<StatusReply>(&reply) {
             Ok(r) if r.ok => apply(state, platform, r).await,
-            Ok(r) => tracing::warn!(platform = %platform, error = r.error.unwrap_or_default(), "the ingest refused the channel sync"),
-            Err(e) => tracing::warn!(platform = %platform, error = %e, "the ingest's status reply does not parse"),
+            Ok(r) => {
+                tracing::warn!(platform = %platform, error = r.error.unwrap_or_default(), "the ingest refused the channel sync")
+            }
+            Err(e) => {
+                tracing::warn!(platform = %platform, error = %e, "the ingest's status reply does not parse")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
@@ -115,7 +119,9 @@ async fn apply(state: &Arc<AppState>, platform: Platform, reply: StatusReply) {
             let st = state.clone();
             let channel = s.channel.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                st.store.channels().cache_ids(platform, &channel, room, chan)
+                st.store
+                    .channels()
+                    .cache_ids(platform, &channel, room, chan)
             })
             .await;
         }

@@ -149,7 +149,12 @@ async fn remove(
     if !removed {
         return Err(ApiError::not_found("You have not linked that channel.").into());
     }
-    if state.store.channels().streamers_of(platform, &channel).is_empty() {
+    if state
+        .store
+        .channels()
+        .streamers_of(platform, &channel)
+        .is_empty()
+    {
         state.channels.forget(platform, &channel);
     }
     state.channels.links_changed(platform);

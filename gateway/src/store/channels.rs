@@ -135,7 +135,9 @@ impl ChannelStore {
         let before = links.len();
         let next: Vec<LinkRecord> = links
             .iter()
-            .filter(|l| !(l.streamer_id == streamer && l.platform == platform && l.channel == channel))
+            .filter(|l| {
+                !(l.streamer_id == streamer && l.platform == platform && l.channel == channel)
+            })
             .cloned()
             .collect();
         if next.len() == before {

@@ -487,7 +487,10 @@ impl Tombstones {
             stamps.and_then(|v| v.iter().copied().filter(|&t| t >= m.timestamp).min())
         };
         let by_user = m.user_id.as_ref().and_then(|u| {
-            after(self.cleared_users.get(&(m.platform, channel.clone(), u.clone())))
+            after(
+                self.cleared_users
+                    .get(&(m.platform, channel.clone(), u.clone())),
+            )
         });
         let by_clear = after(self.cleared.get(&(m.platform, channel)));
         match (by_user, by_clear) {
@@ -794,6 +797,9 @@ mod tests {
             true
         })
         .unwrap();
-        assert_eq!(replayed, 5, "replay carries the tombstones after the anchor too");
+        assert_eq!(
+            replayed, 5,
+            "replay carries the tombstones after the anchor too"
+        );
     }
 }

@@ -194,8 +194,7 @@ pub fn sanitise(m: &mut ChatMessage) -> bool {
 /// A badge name: 1–32 of `[a-z0-9_-]` (a mark in the UI, never free text).
 pub fn is_badge(b: &str) -> bool {
     (1..=32).contains(&b.len())
-        && b
-            .bytes()
+        && b.bytes()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
@@ -249,8 +248,18 @@ mod tests {
     fn emote_ranges_outside_the_text_are_dropped() {
         let mut m = msg("ann", "Kappa hi");
         m.emotes = vec![
-            Emote { id: "1".into(), name: "Kappa".into(), start: 0, end: 5 },
-            Emote { id: "2".into(), name: "x".into(), start: 6, end: 99 },
+            Emote {
+                id: "1".into(),
+                name: "Kappa".into(),
+                start: 0,
+                end: 5,
+            },
+            Emote {
+                id: "2".into(),
+                name: "x".into(),
+                start: 6,
+                end: 99,
+            },
         ];
         assert!(sanitise(&mut m));
         assert_eq!(m.emotes.len(), 1);

@@ -103,7 +103,11 @@ impl KickPeer {
 
     /// Sets how the lookup of `slug` answers (unknown slugs: 404).
     pub fn set_lookup(&self, slug: &str, l: Lookup) {
-        self.shared.lock().unwrap().lookups.insert(slug.to_owned(), l);
+        self.shared
+            .lock()
+            .unwrap()
+            .lookups
+            .insert(slug.to_owned(), l);
     }
 
     /// Makes the token call answer this status (None: 200 with a token).
@@ -119,7 +123,10 @@ impl KickPeer {
     /// The next accepted websocket connection (None after `timeout`).
     pub async fn accept(&self, timeout: Duration) -> Option<WsConn> {
         let mut rx = self.conns.lock().await;
-        tokio::time::timeout(timeout, rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -149,7 +156,8 @@ async fn http_conn(mut s: TcpStream, shared: Arc<Mutex<Shared>>, ws_url: String)
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
     while buf.len() < head_end + len.min(1 << 20) {
@@ -160,7 +168,10 @@ async fn http_conn(mut s: TcpStream, shared: Arc<Mutex<Shared>>, ws_url: String)
     }
     let body: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
     let mut parts = head.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_owned());
+    let (method, path) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or("").to_owned(),
+    );
     let (status, ctype, answer) = route(method, &path, &body, &shared, &ws_url);
     if status == 0 {
         // Hang: hold the connection open without answering.
@@ -181,7 +192,13 @@ async fn http_conn(mut s: TcpStream, shared: Arc<Mutex<Shared>>, ws_url: String)
     let _ = s.shutdown().await;
 }
 
-fn route(method: &str, path: &str, body: &Value, shared: &Mutex<Shared>, ws_url: &str) -> (u16, &'static str, String) {
+fn route(
+    method: &str,
+    path: &str,
+    body: &Value,
+    shared: &Mutex<Shared>,
+    ws_url: &str,
+) -> (u16, &'static str, String) {
     let json = "application/json";
     let mut sh = shared.lock().unwrap();
     if let (Some(slug), "GET") = (path.strip_prefix("/api/v2/channels/"), method) {
@@ -204,12 +221,18 @@ fn route(method: &str, path: &str, body: &Value, shared: &Mutex<Shared>, ws_url:
             return (st, json, r#"{"message":"error"}"#.into());
         }
         let n = sh.seen.token_clients.len();
-        return (200, json, format!(r#"{{"data":{{"token":"eyJ.test-token-{n}.sig"}},"message":"success"}}"#));
+        return (
+            200,
+            json,
+            format!(r#"{{"data":{{"token":"eyJ.test-token-{n}.sig"}},"message":"success"}}"#),
+        );
     }
     if let Some(rest) = path.strip_prefix("/api/v1/realtime/channels/") {
         if let (Some(id), "POST") = (rest.strip_suffix("/chat/connection"), method) {
             let client = body["client"]["id"].as_str().unwrap_or("").to_owned();
-            sh.seen.connection_calls.push((id.parse().unwrap_or(0), client));
+            sh.seen
+                .connection_calls
+                .push((id.parse().unwrap_or(0), client));
             let answer = serde_json::json!({"data": {"connections": [{"credentials": {"url": ws_url}, "provider": "centrifugo"}], "mode": "websocket"}, "message": "success"});
             return (200, json, answer.to_string());
         }
@@ -263,11 +286,18 @@ impl WsConn {
 
     /// The next text frame the client sent (None: closed or `timeout`).
     pub async fn recv(&mut self, timeout: Duration) -> Option<String> {
-        tokio::time::timeout(timeout, self.rx.recv()).await.ok().flatten()
+        tokio::time::timeout(timeout, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The next frame the client sent, as JSON, skipping the ones `skip` says to.
-    pub async fn recv_json_where(&mut self, timeout: Duration, want: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub async fn recv_json_where(
+        &mut self,
+        timeout: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -282,14 +312,17 @@ impl WsConn {
 
     /// Centrifugo: waits for the connect command, answers it; returns the token sent.
     pub async fn centrifugo_connect(&mut self, reply_extra: Value) -> Option<String> {
-        let v = self.recv_json_where(Duration::from_secs(5), |v| v.get("connect").is_some()).await?;
+        let v = self
+            .recv_json_where(Duration::from_secs(5), |v| v.get("connect").is_some())
+            .await?;
         let mut connect = serde_json::json!({"client": "c0ffee00-0000-4000-8000-000000000001", "version": "6.9.2 PRO", "ttl": 2700, "ping": 25, "pong": true});
         if let (Some(obj), Some(extra)) = (connect.as_object_mut(), reply_extra.as_object()) {
             for (k, val) in extra {
                 obj.insert(k.clone(), val.clone());
             }
         }
-        self.send(serde_json::json!({"id": v["id"], "connect": connect}).to_string()).await;
+        self.send(serde_json::json!({"id": v["id"], "connect": connect}).to_string())
+            .await;
         v["connect"]["token"].as_str().map(str::to_owned)
     }
 
@@ -297,8 +330,14 @@ impl WsConn {
     pub async fn centrifugo_subscribes(&mut self, n: usize) -> Vec<String> {
         let mut out = Vec::new();
         while out.len() < n {
-            let Some(v) = self.recv_json_where(Duration::from_secs(5), |v| v.get("subscribe").is_some()).await else { break };
-            self.send(serde_json::json!({"id": v["id"], "subscribe": {}}).to_string()).await;
+            let Some(v) = self
+                .recv_json_where(Duration::from_secs(5), |v| v.get("subscribe").is_some())
+                .await
+            else {
+                break;
+            };
+            self.send(serde_json::json!({"id": v["id"], "subscribe": {}}).to_string())
+                .await;
             out.push(v["subscribe"]["channel"].as_str().unwrap_or("").to_owned());
         }
         out.sort();
@@ -310,7 +349,12 @@ impl WsConn {
         self.send(r#"{"event":"pusher:connection_established","data":"{\"socket_id\":\"123456.7890123\",\"activity_timeout\":120}"}"#).await;
         let mut out = Vec::new();
         while out.len() < n {
-            let Some(v) = self.recv_json_where(Duration::from_secs(5), |v| v["event"] == "pusher:subscribe").await else { break };
+            let Some(v) = self
+                .recv_json_where(Duration::from_secs(5), |v| v["event"] == "pusher:subscribe")
+                .await
+            else {
+                break;
+            };
             let ch = v["data"]["channel"].as_str().unwrap_or("").to_owned();
             self.send(serde_json::json!({"event": "pusher_internal:subscription_succeeded", "data": "{}", "channel": ch}).to_string()).await;
             out.push(ch);
@@ -328,8 +372,15 @@ async fn ws_loop(l: TcpListener, shared: Arc<Mutex<Shared>>, conns: mpsc::Sender
             let info: Arc<Mutex<(String, String)>> = Arc::default();
             let cb_info = info.clone();
             let cb_shared = shared.clone();
-            let callback = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let callback = move |req: &Request,
+                                 resp: Response|
+                  -> Result<Response, ErrorResponse> {
+                let origin = req
+                    .headers()
+                    .get("origin")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
                 *cb_info.lock().unwrap() = (req.uri().to_string(), origin.clone());
                 if origin != "https://kick.com" {
                     cb_shared.lock().unwrap().seen.refused_origin += 1;
@@ -339,11 +390,22 @@ async fn ws_loop(l: TcpListener, shared: Arc<Mutex<Shared>>, conns: mpsc::Sender
                 }
                 Ok(resp)
             };
-            let Ok(ws) = tokio_tungstenite::accept_hdr_async(s, callback).await else { return };
+            let Ok(ws) = tokio_tungstenite::accept_hdr_async(s, callback).await else {
+                return;
+            };
             let (path, origin) = info.lock().unwrap().clone();
             let (out_tx, mut out_rx) = mpsc::channel::<Out>(256);
             let (in_tx, in_rx) = mpsc::channel::<String>(1024);
-            if conns.send(WsConn { path, origin, tx: out_tx, rx: in_rx }).await.is_err() {
+            if conns
+                .send(WsConn {
+                    path,
+                    origin,
+                    tx: out_tx,
+                    rx: in_rx,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             let (mut sink, mut stream) = ws.split();

@@ -327,7 +327,10 @@ fn respond(state: &Shared, id: usize, line: &str) -> Vec<String> {
                     Confirm::Roomstate => !is_echo,
                 };
                 if wanted {
-                    out.push(l.replace("justinfan12345", &conn.nick).replace("{channel}", &ch));
+                    out.push(
+                        l.replace("justinfan12345", &conn.nick)
+                            .replace("{channel}", &ch),
+                    );
                 }
             }
         }

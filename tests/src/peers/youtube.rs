@@ -144,7 +144,10 @@ pub fn text_item(id: &str, author: &str, text: &str) -> Value {
 }
 
 fn author_id(name: &str) -> String {
-    let mut id: String = format!("UC{name}").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let mut id: String = format!("UC{name}")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     while id.len() < 24 {
         id.push('0');
     }
@@ -164,7 +167,9 @@ pub fn cost(path: &str) -> u64 {
 impl YoutubePeer {
     /// Starts the peer on 127.0.0.1:0.
     pub async fn start() -> YoutubePeer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the youtube peer");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the youtube peer");
         let addr = listener.local_addr().expect("peer address");
         let state = Arc::new(Mutex::new(State {
             key: None,
@@ -216,14 +221,21 @@ impl YoutubePeer {
     pub fn set_channel_live(&self, channel_id: &str, video_id: Option<&str>) {
         let mut st = self.st();
         match video_id {
-            Some(v) => st.live_on_channel.insert(channel_id.to_owned(), v.to_owned()),
+            Some(v) => st
+                .live_on_channel
+                .insert(channel_id.to_owned(), v.to_owned()),
             None => st.live_on_channel.remove(channel_id),
         };
     }
 
     /// Appends a page of items to a chat (created if new).
     pub fn push_page(&self, chat_id: &str, items: Vec<Value>) {
-        self.st().chats.entry(chat_id.to_owned()).or_default().pages.push(items);
+        self.st()
+            .chats
+            .entry(chat_id.to_owned())
+            .or_default()
+            .pages
+            .push(items);
     }
 
     /// Ends a chat: once its pages are read, readers get `how`.
@@ -401,10 +413,14 @@ fn answer(st: &mut State, req: &Request) -> (u16, String) {
                 None => vec![],
                 Some(v) => {
                     let details = match v {
-                        Video::Scheduled => Some(json!({"scheduledStartTime": "2030-08-01T10:00:00Z"})),
-                        Video::Live(chat) => Some(json!({"actualStartTime": "2026-01-15T19:00:00Z",
+                        Video::Scheduled => {
+                            Some(json!({"scheduledStartTime": "2030-08-01T10:00:00Z"}))
+                        }
+                        Video::Live(chat) => {
+                            Some(json!({"actualStartTime": "2026-01-15T19:00:00Z",
                             "scheduledStartTime": "2026-01-15T19:00:00Z", "concurrentViewers": "5290",
-                            "activeLiveChatId": chat})),
+                            "activeLiveChatId": chat}))
+                        }
                         Video::Ended => Some(json!({"actualStartTime": "2026-01-15T19:00:00Z",
                             "actualEndTime": "2026-01-15T21:00:00Z", "scheduledStartTime": "2026-01-15T19:00:00Z"})),
                         Video::Upload => None,
@@ -417,11 +433,19 @@ fn answer(st: &mut State, req: &Request) -> (u16, String) {
                 }
             };
             let n = items.len();
-            (200, json!({"kind": "youtube#videoListResponse", "etag": "l", "items": items,
-                "pageInfo": {"totalResults": n, "resultsPerPage": n}}).to_string())
+            (
+                200,
+                json!({"kind": "youtube#videoListResponse", "etag": "l", "items": items,
+                "pageInfo": {"totalResults": n, "resultsPerPage": n}})
+                .to_string(),
+            )
         }
         "channels" => {
-            let h = req.param("forHandle").unwrap_or("").trim_start_matches('@').to_ascii_lowercase();
+            let h = req
+                .param("forHandle")
+                .unwrap_or("")
+                .trim_start_matches('@')
+                .to_ascii_lowercase();
             let items: Vec<Value> = st
                 .handles
                 .get(&h)
@@ -429,21 +453,31 @@ fn answer(st: &mut State, req: &Request) -> (u16, String) {
                 .into_iter()
                 .collect();
             let n = items.len();
-            (200, json!({"kind": "youtube#channelListResponse", "etag": "c", "items": items,
-                "pageInfo": {"totalResults": n, "resultsPerPage": 5}}).to_string())
+            (
+                200,
+                json!({"kind": "youtube#channelListResponse", "etag": "c", "items": items,
+                "pageInfo": {"totalResults": n, "resultsPerPage": 5}})
+                .to_string(),
+            )
         }
         "search" => {
             let ch = req.param("channelId").unwrap_or("");
             let items: Vec<Value> = st
                 .live_on_channel
                 .get(ch)
-                .map(|v| json!({"kind": "youtube#searchResult", "etag": "s",
-                    "id": {"kind": "youtube#video", "videoId": v}}))
+                .map(|v| {
+                    json!({"kind": "youtube#searchResult", "etag": "s",
+                    "id": {"kind": "youtube#video", "videoId": v}})
+                })
                 .into_iter()
                 .collect();
             let n = items.len();
-            (200, json!({"kind": "youtube#searchListResponse", "etag": "s", "regionCode": "US",
-                "items": items, "pageInfo": {"totalResults": n, "resultsPerPage": 5}}).to_string())
+            (
+                200,
+                json!({"kind": "youtube#searchListResponse", "etag": "s", "regionCode": "US",
+                "items": items, "pageInfo": {"totalResults": n, "resultsPerPage": 5}})
+                .to_string(),
+            )
         }
         "liveChat/messages" => chat_page(st, req),
         _ => (404, google_error(404, "notFound", "Not Found").to_string()),
@@ -462,12 +496,22 @@ fn chat_page(st: &mut State, req: &Request) -> (u16, String) {
         Some(t) => match t.strip_prefix('p').and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => n,
             None => {
-                return (400, google_error(400, "pageTokenInvalid", "The page token is invalid.").to_string())
+                return (
+                    400,
+                    google_error(400, "pageTokenInvalid", "The page token is invalid.").to_string(),
+                )
             }
         },
     };
     let len = chat.pages.len();
-    let mut items: Vec<Value> = chat.pages.get(from..).unwrap_or(&[]).iter().flatten().cloned().collect();
+    let mut items: Vec<Value> = chat
+        .pages
+        .get(from..)
+        .unwrap_or(&[])
+        .iter()
+        .flatten()
+        .cloned()
+        .collect();
     let next = format!("p{}", len.max(from));
     let mut page = json!({"kind": "youtube#liveChatMessageListResponse", "etag": "p",
         "nextPageToken": next, "pollingIntervalMillis": interval});
@@ -502,7 +546,8 @@ fn decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;

@@ -144,7 +144,10 @@ fn ended(code: u32, reason: &str) -> End {
     let why = if reason.is_empty() {
         format!("Kick closed the chat connection (code {code})")
     } else {
-        format!("Kick closed the chat connection (code {code}: {})", short(reason))
+        format!(
+            "Kick closed the chat connection (code {code}: {})",
+            short(reason)
+        )
     };
     if is_terminal(code) {
         End::Terminal(why)
@@ -157,11 +160,14 @@ fn short(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens a websocket the way the kick.com page does (Origin and Referer of https://kick.com).
 pub async fn open(url: &str) -> Result<Ws, String> {
-    let mut req = url.into_client_request().map_err(|e| format!("a bad websocket URL ({e})"))?;
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| format!("a bad websocket URL ({e})"))?;
     let h = req.headers_mut();
     h.insert("Origin", HeaderValue::from_static("https://kick.com"));
     h.insert("Referer", HeaderValue::from_static("https://kick.com/"));
@@ -172,10 +178,13 @@ pub async fn open(url: &str) -> Result<Ws, String> {
     let cfg = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
-    let (ws, _) = tokio::time::timeout(Duration::from_secs(15), tokio_tungstenite::connect_async_with_config(req, Some(cfg), true))
-        .await
-        .map_err(|_| "could not open Kick's chat websocket (no answer in 15 s)".to_string())?
-        .map_err(|e| format!("could not open Kick's chat websocket ({e})"))?;
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio_tungstenite::connect_async_with_config(req, Some(cfg), true),
+    )
+    .await
+    .map_err(|_| "could not open Kick's chat websocket (no answer in 15 s)".to_string())?
+    .map_err(|e| format!("could not open Kick's chat websocket ({e})"))?;
     Ok(ws)
 }
 
@@ -199,7 +208,8 @@ pub async fn session(
 ) -> End {
     let set = resolved.borrow_and_update().clone();
     for slug in set.keys() {
-        ctx.status.set(slug, ChannelState::Connecting, "connecting to Kick's chat");
+        ctx.status
+            .set(slug, ChannelState::Connecting, "connecting to Kick's chat");
     }
     let api = ctx.endpoints.kick_realtime_api_url.clone();
     let token = match realtime_api::token(&api, client_id, t.http_timeout).await {
@@ -207,9 +217,12 @@ pub async fn session(
         Err(e) => return api_end(e),
     };
     let Some(channel_id) = set.values().map(|i| i.channel_id).find(|c| *c != 0) else {
-        return End::Fatal("no channel id to ask Kick for a chat connection; paste the channel id".into());
+        return End::Fatal(
+            "no channel id to ask Kick for a chat connection; paste the channel id".into(),
+        );
     };
-    let url = match realtime_api::connection_url(&api, client_id, channel_id, t.http_timeout).await {
+    let url = match realtime_api::connection_url(&api, client_id, channel_id, t.http_timeout).await
+    {
         Ok(u) => u,
         Err(e) => return api_end(e),
     };
@@ -218,7 +231,8 @@ pub async fn session(
         Err(e) => return End::Ordinary(e),
     };
     let _guard = ConnGuard::new(ctx);
-    let connect = serde_json::json!({"connect": {"token": token, "name": "js"}, "id": 1}).to_string();
+    let connect =
+        serde_json::json!({"connect": {"token": token, "name": "js"}, "id": 1}).to_string();
     drop(token);
     if let Err(e) = send(&mut ws, connect).await {
         return e;
@@ -232,11 +246,15 @@ pub async fn session(
         .silence
         .unwrap_or_else(|| Duration::from_secs(result.ping.unwrap_or(25) + 10));
     let refresh_every = t.token_refresh.or_else(|| {
-        result
-            .expires
-            .then(|| Duration::from_millis(result.ttl.unwrap_or(2700) * 800).max(Duration::from_secs(1)))
+        result.expires.then(|| {
+            Duration::from_millis(result.ttl.unwrap_or(2700) * 800).max(Duration::from_secs(1))
+        })
     });
-    let mut s = State { subs: Subs::default(), pending: Default::default(), next_id: 2 };
+    let mut s = State {
+        subs: Subs::default(),
+        pending: Default::default(),
+        next_id: 2,
+    };
     if let Err(e) = s.sync(ctx, t, &mut ws, &set).await {
         return e;
     }
@@ -338,8 +356,12 @@ async fn await_connect(ctx: &ConnectorCtx, ws: &mut Ws, t: &Timing) -> Result<Co
             None => return Err(End::Ordinary("Kick closed the chat connection".into())),
             Some(Err(e)) => return Err(End::Ordinary(format!("the chat connection failed ({e})"))),
             Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Close(Some(f)))) => return Err(ended(u16::from(f.code).into(), &f.reason)),
-            Some(Ok(Message::Close(None))) => return Err(End::Ordinary("Kick closed the chat connection".into())),
+            Some(Ok(Message::Close(Some(f)))) => {
+                return Err(ended(u16::from(f.code).into(), &f.reason))
+            }
+            Some(Ok(Message::Close(None))) => {
+                return Err(End::Ordinary("Kick closed the chat connection".into()))
+            }
             Some(Ok(_)) => continue,
         };
         for line in text.as_str().split('\n').filter(|l| !l.trim().is_empty()) {
@@ -351,9 +373,17 @@ async fn await_connect(ctx: &ConnectorCtx, ws: &mut Ws, t: &Timing) -> Result<Co
                 send(ws, "{}".into()).await?;
             } else if r.id == Some(1) {
                 if let Some(e) = r.error {
-                    let why = format!("Kick refused the chat connection (error {}: {})", e.code, short(&e.message));
+                    let why = format!(
+                        "Kick refused the chat connection (error {}: {})",
+                        e.code,
+                        short(&e.message)
+                    );
                     // 101 unauthorized: a bad token is terminal; 109 token expired: a new one will do.
-                    return Err(if e.code == 101 { End::Terminal(why) } else { End::Ordinary(why) });
+                    return Err(if e.code == 101 {
+                        End::Terminal(why)
+                    } else {
+                        End::Ordinary(why)
+                    });
                 }
                 return Ok(r.connect.unwrap_or_default());
             } else if let Some(d) = r.disconnect.or(r.push.and_then(|p| p.disconnect)) {
@@ -377,26 +407,45 @@ impl State {
         id
     }
 
-    async fn subscribe(&mut self, t: &Timing, ws: &mut Ws, chatroom: u64, slug: &str) -> Result<(), End> {
+    async fn subscribe(
+        &mut self,
+        t: &Timing,
+        ws: &mut Ws,
+        chatroom: u64,
+        slug: &str,
+    ) -> Result<(), End> {
         let id = self.id();
         self.pending.insert(id, chatroom);
         self.subs.sent(chatroom, slug, t.subscribe_timeout);
-        let cmd = serde_json::json!({"subscribe": {"channel": feed_name(chatroom)}, "id": id}).to_string();
+        let cmd = serde_json::json!({"subscribe": {"channel": feed_name(chatroom)}, "id": id})
+            .to_string();
         send(ws, cmd).await
     }
 
     /// Subscribes and unsubscribes so the session serves exactly `set`.
-    async fn sync(&mut self, ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws, set: &Resolved) -> Result<(), End> {
+    async fn sync(
+        &mut self,
+        ctx: &ConnectorCtx,
+        t: &Timing,
+        ws: &mut Ws,
+        set: &Resolved,
+    ) -> Result<(), End> {
         let (add, remove) = self.subs.plan(set);
         for chatroom in remove {
             self.subs.map.remove(&chatroom);
             self.pending.retain(|_, c| *c != chatroom);
             let id = self.id();
-            let cmd = serde_json::json!({"unsubscribe": {"channel": feed_name(chatroom)}, "id": id}).to_string();
+            let cmd =
+                serde_json::json!({"unsubscribe": {"channel": feed_name(chatroom)}, "id": id})
+                    .to_string();
             send(ws, cmd).await?;
         }
         for (chatroom, slug) in add {
-            ctx.status.set(&slug, ChannelState::Connecting, "joining the channel's chat");
+            ctx.status.set(
+                &slug,
+                ChannelState::Connecting,
+                "joining the channel's chat",
+            );
             self.subscribe(t, ws, chatroom, &slug).await?;
         }
         Ok(())
@@ -423,7 +472,13 @@ impl State {
     }
 
     /// Handles one frame: one or more reply lines.
-    async fn frame(&mut self, ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws, text: &str) -> Option<End> {
+    async fn frame(
+        &mut self,
+        ctx: &ConnectorCtx,
+        t: &Timing,
+        ws: &mut Ws,
+        text: &str,
+    ) -> Option<End> {
         for line in text.split('\n') {
             let line = line.trim();
             if line.is_empty() {
@@ -447,7 +502,13 @@ impl State {
         None
     }
 
-    async fn reply(&mut self, ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws, r: Reply<'_>) -> Result<(), End> {
+    async fn reply(
+        &mut self,
+        ctx: &ConnectorCtx,
+        t: &Timing,
+        ws: &mut Ws,
+        r: Reply<'_>,
+    ) -> Result<(), End> {
         if r.is_ping() {
             return send(ws, "{}".into()).await;
         }
@@ -474,7 +535,12 @@ impl State {
                     }
                 }
                 (None, Some(e)) => {
-                    tracing::warn!(platform = "kick", code = e.code, "Kick answered a command with an error: {}", short(&e.message));
+                    tracing::warn!(
+                        platform = "kick",
+                        code = e.code,
+                        "Kick answered a command with an error: {}",
+                        short(&e.message)
+                    );
                 }
                 (None, None) => {}
             }
@@ -486,12 +552,18 @@ impl State {
         }
         let feed = push.channel.as_deref().unwrap_or("");
         let Some(slug) = self.subs.slug_of(feed).map(str::to_owned) else {
-            ctx.metrics.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ctx.metrics
+                .skipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         };
         if let Some(u) = push.unsub {
             tracing::info!(platform = "kick", channel = %slug, code = u.code, "Kick ended the subscription; subscribing again");
-            ctx.status.set(&slug, ChannelState::Connecting, "Kick ended the subscription; joining again");
+            ctx.status.set(
+                &slug,
+                ChannelState::Connecting,
+                "Kick ended the subscription; joining again",
+            );
             if let Some(c) = super::feed::chatroom_of(feed) {
                 self.subscribe(t, ws, c, &slug).await?;
             }
@@ -506,7 +578,11 @@ impl State {
 
 /// Decodes one frame into the publications it holds (benchmarks and fuzzing: the session does
 /// the same line by line). Returns the events mapped for `slug`.
-pub fn decode_frame(slug: &str, text: &str, now: u64) -> Vec<Result<Option<shm_layout::SlotEvent>, serde_json::Error>> {
+pub fn decode_frame(
+    slug: &str,
+    text: &str,
+    now: u64,
+) -> Vec<Result<Option<shm_layout::SlotEvent>, serde_json::Error>> {
     let mut out = Vec::new();
     for line in text.split('\n').map(str::trim).filter(|l| !l.is_empty()) {
         match serde_json::from_str::<Reply>(line) {

@@ -50,7 +50,9 @@ pub async fn run_feed(ctx: &ConnectorCtx, t: &Timing, mut resolved: watch::Recei
             continue;
         }
         let end = match ctx.endpoints.kick_protocol {
-            KickProtocol::Centrifugo => centrifugo::session(ctx, t, &mut resolved, client_id, &mut backoff).await,
+            KickProtocol::Centrifugo => {
+                centrifugo::session(ctx, t, &mut resolved, client_id, &mut backoff).await
+            }
             KickProtocol::Pusher => pusher::session(ctx, t, &mut resolved, &mut backoff).await,
         };
         if !matches!(end, End::Now(_)) {
@@ -60,13 +62,25 @@ pub async fn run_feed(ctx: &ConnectorCtx, t: &Timing, mut resolved: watch::Recei
             End::Stopped => return,
             End::Ordinary(why) => {
                 let d = backoff.next_delay();
-                let s = format!("{why}; reconnecting in {} s (attempt {})", secs(d), backoff.attempt());
+                let s = format!(
+                    "{why}; reconnecting in {} s (attempt {})",
+                    secs(d),
+                    backoff.attempt()
+                );
                 (ChannelState::Connecting, s, Some(d))
             }
             End::Now(why) => {
                 quick += 1;
-                let d = if quick <= 3 { Duration::ZERO } else { backoff.next_delay() };
-                (ChannelState::Connecting, format!("{why}; reconnecting now"), Some(d))
+                let d = if quick <= 3 {
+                    Duration::ZERO
+                } else {
+                    backoff.next_delay()
+                };
+                (
+                    ChannelState::Connecting,
+                    format!("{why}; reconnecting now"),
+                    Some(d),
+                )
             }
             End::Terminal(why) => {
                 client_id = Uuid::new_v4();
@@ -77,10 +91,16 @@ pub async fn run_feed(ctx: &ConnectorCtx, t: &Timing, mut resolved: watch::Recei
                 );
                 (ChannelState::Error, s, Some(t.terminal_wait))
             }
-            End::Fatal(why) => (ChannelState::Error, format!("{why}; not reconnecting until the channel is linked again"), None),
+            End::Fatal(why) => (
+                ChannelState::Error,
+                format!("{why}; not reconnecting until the channel is linked again"),
+                None,
+            ),
         };
         tracing::warn!(platform = "kick", "{detail}");
-        ctx.metrics.reconnects.fetch_add(u64::from(wait.is_some()), Relaxed);
+        ctx.metrics
+            .reconnects
+            .fetch_add(u64::from(wait.is_some()), Relaxed);
         for slug in resolved.borrow().keys() {
             ctx.status.set(slug, state, detail.clone());
         }
@@ -147,7 +167,12 @@ impl Subs {
             .filter(|(c, _)| !self.map.contains_key(c))
             .map(|(c, s)| (*c, (*s).clone()))
             .collect();
-        let remove = self.map.keys().filter(|c| !want.contains_key(c)).copied().collect();
+        let remove = self
+            .map
+            .keys()
+            .filter(|c| !want.contains_key(c))
+            .copied()
+            .collect();
         (add, remove)
     }
 
@@ -175,7 +200,9 @@ impl Subs {
 
     /// The slug a feed name (`chatrooms.<id>.v2`, …) belongs to.
     pub fn slug_of(&self, feed: &str) -> Option<&str> {
-        chatroom_of(feed).and_then(|c| self.map.get(&c)).map(|s| s.slug.as_str())
+        chatroom_of(feed)
+            .and_then(|c| self.map.get(&c))
+            .map(|s| s.slug.as_str())
     }
 
     /// The earliest subscribe deadline.
@@ -226,7 +253,9 @@ pub fn parse_error(ctx: &ConnectorCtx, what: &str) {
     ctx.metrics.parse_errors.fetch_add(1, Relaxed);
     let now = now_ms();
     let last = LAST.load(Relaxed);
-    if now.saturating_sub(last) >= 10_000 && LAST.compare_exchange(last, now, Relaxed, Relaxed).is_ok() {
+    if now.saturating_sub(last) >= 10_000
+        && LAST.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+    {
         tracing::warn!(platform = "kick", "skipped input from Kick: {what}");
     }
 }

@@ -40,15 +40,25 @@ const BROWSER_HEADERS: [(&str, &str); 6] = [
 ];
 
 /// `GET url` (body `None`) or `POST url` with a JSON body, in a blocking thread.
-pub async fn request(url: String, body: Option<serde_json::Value>, timeout: Duration) -> Result<Answer, HttpError> {
+pub async fn request(
+    url: String,
+    body: Option<serde_json::Value>,
+    timeout: Duration,
+) -> Result<Answer, HttpError> {
     let job = tokio::task::spawn_blocking(move || blocking(&url, body, timeout));
     match job.await {
         Ok(r) => r,
-        Err(e) => Err(HttpError::Transport(format!("the request task failed: {e}"))),
+        Err(e) => Err(HttpError::Transport(format!(
+            "the request task failed: {e}"
+        ))),
     }
 }
 
-fn blocking(url: &str, body: Option<serde_json::Value>, timeout: Duration) -> Result<Answer, HttpError> {
+fn blocking(
+    url: &str,
+    body: Option<serde_json::Value>,
+    timeout: Duration,
+) -> Result<Answer, HttpError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

@@ -62,10 +62,15 @@ pub async fn lookup(web_url: &str, slug: &str, timeout: Duration) -> Result<Ids,
 pub fn parse(slug: &str, status: u16, body: &str) -> Result<Ids, LookupError> {
     match status {
         200 => match serde_json::from_str::<ChannelV2>(body) {
-            Ok(c) => Ok(Ids { chatroom_id: c.chatroom.id, channel_id: c.id }),
+            Ok(c) => Ok(Ids {
+                chatroom_id: c.chatroom.id,
+                channel_id: c.id,
+            }),
             // Cloudflare sometimes answers its page with a 200 too.
             Err(_) if looks_like_html(body) => Err(LookupError::Blocked),
-            Err(_) => Err(LookupError::Other("an answer without the channel's ids".into())),
+            Err(_) => Err(LookupError::Other(
+                "an answer without the channel's ids".into(),
+            )),
         },
         404 => Err(LookupError::NotFound(slug.to_owned())),
         403 | 429 | 503 => Err(LookupError::Blocked),
@@ -74,7 +79,10 @@ pub fn parse(slug: &str, status: u16, body: &str) -> Result<Ids, LookupError> {
 }
 
 fn looks_like_html(body: &str) -> bool {
-    let head = body.trim_start().get(..15.min(body.trim_start().len())).unwrap_or("");
+    let head = body
+        .trim_start()
+        .get(..15.min(body.trim_start().len()))
+        .unwrap_or("");
     head.starts_with('<')
 }
 
@@ -84,10 +92,26 @@ mod tests {
 
     #[test]
     fn reads_ids_and_recognises_cloudflare() {
-        let ok = parse("x", 200, r#"{"id":456,"slug":"x","chatroom":{"id":123,"slow_mode":false}}"#);
-        assert_eq!(ok, Ok(Ids { chatroom_id: 123, channel_id: 456 }));
-        assert_eq!(parse("x", 403, "<!DOCTYPE html><title>Just a moment...</title>"), Err(LookupError::Blocked));
-        assert_eq!(parse("x", 200, "<!DOCTYPE html>"), Err(LookupError::Blocked));
+        let ok = parse(
+            "x",
+            200,
+            r#"{"id":456,"slug":"x","chatroom":{"id":123,"slow_mode":false}}"#,
+        );
+        assert_eq!(
+            ok,
+            Ok(Ids {
+                chatroom_id: 123,
+                channel_id: 456
+            })
+        );
+        assert_eq!(
+            parse("x", 403, "<!DOCTYPE html><title>Just a moment...</title>"),
+            Err(LookupError::Blocked)
+        );
+        assert_eq!(
+            parse("x", 200, "<!DOCTYPE html>"),
+            Err(LookupError::Blocked)
+        );
         assert!(matches!(parse("x", 404, ""), Err(LookupError::NotFound(_))));
         assert!(matches!(parse("x", 500, ""), Err(LookupError::Other(_))));
     }

@@ -260,7 +260,11 @@ struct Gift<'a> {
 /// Maps one event of `channel` (the linked slug). `Ok(None)`: a well-formed event CrossChat does
 /// not show (counted as skipped). `Err`: a payload that does not parse (counted as a parse error).
 /// `now` is the receive time, used when the event carries none.
-pub fn map_event(channel: &str, ev: &AppEvent<'_>, now: u64) -> Result<Option<SlotEvent>, serde_json::Error> {
+pub fn map_event(
+    channel: &str,
+    ev: &AppEvent<'_>,
+    now: u64,
+) -> Result<Option<SlotEvent>, serde_json::Error> {
     let name = ev.event.rsplit('\\').next().unwrap_or(&ev.event);
     Ok(Some(match name {
         "ChatMessageEvent" => SlotEvent::Message(chat(channel, ev.data.parse()?, now)),
@@ -273,7 +277,9 @@ pub fn map_event(channel: &str, ev: &AppEvent<'_>, now: u64) -> Result<Option<Sl
         }
         "UserBannedEvent" => SlotEvent::ClearUser(banned(channel, ev.data.parse()?, now)),
         "ChatroomClearEvent" => {
-            let c: Cleared = ev.data.parse().unwrap_or(Cleared { id: IdStr::default() });
+            let c: Cleared = ev.data.parse().unwrap_or(Cleared {
+                id: IdStr::default(),
+            });
             let id = if c.id.0.is_empty() {
                 moderation_uuid(P, channel, "clear", now)
             } else {
@@ -294,23 +300,46 @@ pub fn map_event(channel: &str, ev: &AppEvent<'_>, now: u64) -> Result<Option<Sl
                 _ => format!("{} subscribed", s.username),
             };
             let key = format!("sub:{}:{}", s.username, s.months.unwrap_or(1));
-            SlotEvent::Message(notice(channel, &s.username, sentence, Kind::Membership, &key, now))
+            SlotEvent::Message(notice(
+                channel,
+                &s.username,
+                sentence,
+                Kind::Membership,
+                &key,
+                now,
+            ))
         }
         "GiftedSubscriptionsEvent" => {
             let g: Gifted = ev.data.parse()?;
-            let gifter = g.gifter_username.as_deref().filter(|u| !u.is_empty()).unwrap_or("Anonymous");
+            let gifter = g
+                .gifter_username
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .unwrap_or("Anonymous");
             let n = g.gifted_usernames.len();
             let sentence = if n == 1 {
-                format!("{gifter} gifted a subscription to {}", g.gifted_usernames[0])
+                format!(
+                    "{gifter} gifted a subscription to {}",
+                    g.gifted_usernames[0]
+                )
             } else {
                 format!("{gifter} gifted {n} subscriptions")
             };
             let key = format!("gift:{gifter}:{}", g.gifted_usernames.join(","));
-            SlotEvent::Message(notice(channel, gifter, sentence, Kind::Membership, &key, now))
+            SlotEvent::Message(notice(
+                channel,
+                gifter,
+                sentence,
+                Kind::Membership,
+                &key,
+                now,
+            ))
         }
         "KicksGifted" => {
             let k: Kicks = ev.data.parse()?;
-            let gift = k.gift.ok_or_else(|| <serde_json::Error as de::Error>::custom("Kicks without a gift"))?;
+            let gift = k
+                .gift
+                .ok_or_else(|| <serde_json::Error as de::Error>::custom("Kicks without a gift"))?;
             let (user, user_id) = match &k.sender {
                 Some(s) if !s.username.is_empty() => (s.username.as_ref(), Some(s.id.0.clone())),
                 _ => ("Anonymous", None),
@@ -326,7 +355,12 @@ pub fn map_event(channel: &str, ev: &AppEvent<'_>, now: u64) -> Result<Option<Sl
                 format!("kicks:{}", k.gift_transaction_id.0)
             };
             let mut m = notice(channel, user, sentence, Kind::Paid, &key, now);
-            if let Some(text) = k.message.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            if let Some(text) = k
+                .message
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+            {
                 m.text = text.to_owned();
             }
             m.user_id = user_id.filter(|u| !u.is_empty());
@@ -343,7 +377,11 @@ pub fn map_event(channel: &str, ev: &AppEvent<'_>, now: u64) -> Result<Option<Sl
 
 fn chat(channel: &str, d: ChatData<'_>, now: u64) -> ChatMessage {
     let (text, emotes) = render_emotes(&d.content);
-    let ts = d.created_at.as_deref().and_then(parse_rfc3339_ms).unwrap_or(now);
+    let ts = d
+        .created_at
+        .as_deref()
+        .and_then(parse_rfc3339_ms)
+        .unwrap_or(now);
     let id = platform_message_uuid(P, channel, &d.id);
     let mut m = ChatMessage::simple(id, Uuid::nil(), P, d.sender.username, text, ts);
     m.emotes = emotes;
@@ -351,7 +389,10 @@ fn chat(channel: &str, d: ChatData<'_>, now: u64) -> ChatMessage {
     m.platform_message_id = Some(d.id.into_owned());
     m.user_id = Some(d.sender.id.0).filter(|s| !s.is_empty());
     if let Some(identity) = d.sender.identity {
-        m.color = identity.color.map(Cow::into_owned).filter(|c| !c.is_empty());
+        m.color = identity
+            .color
+            .map(Cow::into_owned)
+            .filter(|c| !c.is_empty());
         for b in identity.badges {
             match b.kind.as_ref() {
                 "broadcaster" => m.is_owner = true,
@@ -369,7 +410,10 @@ fn chat(channel: &str, d: ChatData<'_>, now: u64) -> ChatMessage {
                 let (orig_text, _) = render_emotes(&orig.content);
                 m.reply_to = Some(ReplyTo {
                     platform_message_id: orig.id.0,
-                    user: meta.original_sender.map(|s| s.username.into_owned()).unwrap_or_default(),
+                    user: meta
+                        .original_sender
+                        .map(|s| s.username.into_owned())
+                        .unwrap_or_default(),
                     text: orig_text,
                 });
             }
@@ -385,12 +429,21 @@ fn banned(channel: &str, b: Banned<'_>, now: u64) -> ClearUser {
         b.expires_at
             .as_deref()
             .and_then(parse_rfc3339_ms)
-            .or_else(|| b.duration.filter(|d| *d > 0.0).map(|d| now + (d * 60_000.0) as u64))
+            .or_else(|| {
+                b.duration
+                    .filter(|d| *d > 0.0)
+                    .map(|d| now + (d * 60_000.0) as u64)
+            })
     };
     let id = if b.id.0.is_empty() {
         moderation_uuid(P, channel, &format!("clear_user:{}", b.user.id.0), now)
     } else {
-        moderation_uuid(P, channel, &format!("clear_user:{}:{}", b.user.id.0, b.id.0), 0)
+        moderation_uuid(
+            P,
+            channel,
+            &format!("clear_user:{}:{}", b.user.id.0, b.id.0),
+            0,
+        )
     };
     ClearUser {
         id,
@@ -407,7 +460,14 @@ fn banned(channel: &str, b: Banned<'_>, now: u64) -> ClearUser {
 /// A membership or paid notice: `systemText` is the sentence, and the text too (a notice has no
 /// chat line of its own). Kick gives these no id: the id is derived from their content, so the
 /// same notice delivered twice (a reconnect) is written once.
-fn notice(channel: &str, user: &str, sentence: String, kind: Kind, key: &str, ts: u64) -> ChatMessage {
+fn notice(
+    channel: &str,
+    user: &str,
+    sentence: String,
+    kind: Kind,
+    key: &str,
+    ts: u64,
+) -> ChatMessage {
     let mut m = ChatMessage::simple(
         platform_message_uuid(P, channel, key),
         Uuid::nil(),
@@ -436,7 +496,12 @@ pub fn render_emotes(content: &str) -> (String, Vec<Emote>) {
         match parse_emote(tail) {
             Some((id, name, used)) => {
                 let n = name.chars().count() as u32;
-                emotes.push(Emote { id: id.to_owned(), name: name.to_owned(), start: chars, end: chars + n });
+                emotes.push(Emote {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    start: chars,
+                    end: chars + n,
+                });
                 text.push_str(name);
                 chars += n;
                 rest = &tail[used..];
@@ -504,7 +569,10 @@ mod tests {
         assert_eq!(t, "👉 Kappa ok café!");
         assert_eq!(e.len(), 2);
         for em in &e {
-            assert_eq!(code_point_slice(&t, em.start, em.end), Some(em.name.as_str()));
+            assert_eq!(
+                code_point_slice(&t, em.start, em.end),
+                Some(em.name.as_str())
+            );
         }
         assert_eq!((e[0].start, e[0].end, e[0].id.as_str()), (2, 7, "1"));
     }
@@ -519,9 +587,13 @@ mod tests {
 
     #[test]
     fn unknown_events_are_skipped_and_garbage_is_an_error() {
-        let ev: AppEvent = serde_json::from_str(r#"{"event":"App\\Events\\PollUpdateEvent","data":"{}"}"#).unwrap();
+        let ev: AppEvent =
+            serde_json::from_str(r#"{"event":"App\\Events\\PollUpdateEvent","data":"{}"}"#)
+                .unwrap();
         assert!(map_event("c", &ev, 1).unwrap().is_none());
-        let ev: AppEvent = serde_json::from_str(r#"{"event":"App\\Events\\ChatMessageEvent","data":"{nope"}"#).unwrap();
+        let ev: AppEvent =
+            serde_json::from_str(r#"{"event":"App\\Events\\ChatMessageEvent","data":"{nope"}"#)
+                .unwrap();
         assert!(map_event("c", &ev, 1).is_err());
     }
 }

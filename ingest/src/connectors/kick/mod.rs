@@ -129,9 +129,15 @@ async fn resolve_loop(ctx: &ConnectorCtx, t: &Timing, tx: watch::Sender<Resolved
         let mut next_try: Option<Instant> = None;
         for (slug, link) in current.iter() {
             let pasted = match (link.chatroom_id, link.channel_id) {
-                (Some(c), Some(ch)) => Some(Ids { chatroom_id: c, channel_id: ch }),
+                (Some(c), Some(ch)) => Some(Ids {
+                    chatroom_id: c,
+                    channel_id: ch,
+                }),
                 // Pusher needs only the chatroom.
-                (Some(c), None) if pusher => Some(Ids { chatroom_id: c, channel_id: 0 }),
+                (Some(c), None) if pusher => Some(Ids {
+                    chatroom_id: c,
+                    channel_id: 0,
+                }),
                 _ => None,
             };
             if let Some(ids) = pasted.or_else(|| found.get(slug).copied()) {
@@ -152,11 +158,19 @@ async fn resolve_loop(ctx: &ConnectorCtx, t: &Timing, tx: watch::Sender<Resolved
             if links.has_changed().unwrap_or(true) {
                 break; // the set changed under us: start over with it
             }
-            ctx.status.set(&slug, ChannelState::Connecting, "looking up the channel on Kick");
+            ctx.status.set(
+                &slug,
+                ChannelState::Connecting,
+                "looking up the channel on Kick",
+            );
             match lookup::lookup(&ctx.endpoints.kick_web_url, &slug, t.http_timeout).await {
                 Ok(ids) => {
                     ctx.status.set_ids(&slug, ids.chatroom_id, ids.channel_id);
-                    ctx.status.set(&slug, ChannelState::Connecting, "found the channel; connecting to its chat");
+                    ctx.status.set(
+                        &slug,
+                        ChannelState::Connecting,
+                        "found the channel; connecting to its chat",
+                    );
                     found.insert(slug.clone(), ids);
                     failed.remove(&slug);
                     set.insert(slug, ids);

@@ -18,7 +18,8 @@ use super::map::{AppEvent, RawData};
 use super::{Resolved, Timing};
 use crate::connectors::{Backoff, ChannelState, ConnectorCtx};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Extra time, after an idle `activity_timeout` and our ping, before the connection is dead.
 const PONG_TIMEOUT: Duration = Duration::from_secs(30);
@@ -71,10 +72,19 @@ async fn send(ws: &mut Ws, v: serde_json::Value) -> Result<(), End> {
 }
 
 /// Runs one session until it ends.
-pub async fn session(ctx: &ConnectorCtx, t: &Timing, resolved: &mut watch::Receiver<Resolved>, backoff: &mut Backoff) -> End {
+pub async fn session(
+    ctx: &ConnectorCtx,
+    t: &Timing,
+    resolved: &mut watch::Receiver<Resolved>,
+    backoff: &mut Backoff,
+) -> End {
     let set = resolved.borrow_and_update().clone();
     for slug in set.keys() {
-        ctx.status.set(slug, ChannelState::Connecting, "connecting to Kick's chat (Pusher)");
+        ctx.status.set(
+            slug,
+            ChannelState::Connecting,
+            "connecting to Kick's chat (Pusher)",
+        );
     }
     let mut ws = match open(&ctx.endpoints.kick_pusher_url).await {
         Ok(ws) => ws,
@@ -193,19 +203,35 @@ pub async fn session(ctx: &ConnectorCtx, t: &Timing, resolved: &mut watch::Recei
     }
 }
 
-async fn subscribe(t: &Timing, ws: &mut Ws, subs: &mut Subs, chatroom: u64, slug: &str) -> Result<(), End> {
+async fn subscribe(
+    t: &Timing,
+    ws: &mut Ws,
+    subs: &mut Subs,
+    chatroom: u64,
+    slug: &str,
+) -> Result<(), End> {
     subs.sent(chatroom, slug, t.subscribe_timeout);
     send(ws, serde_json::json!({"event": "pusher:subscribe", "data": {"auth": "", "channel": feed_name(chatroom)}})).await
 }
 
-async fn sync(ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws, subs: &mut Subs, set: &Resolved) -> Result<(), End> {
+async fn sync(
+    ctx: &ConnectorCtx,
+    t: &Timing,
+    ws: &mut Ws,
+    subs: &mut Subs,
+    set: &Resolved,
+) -> Result<(), End> {
     let (add, remove) = subs.plan(set);
     for chatroom in remove {
         subs.map.remove(&chatroom);
         send(ws, serde_json::json!({"event": "pusher:unsubscribe", "data": {"channel": feed_name(chatroom)}})).await?;
     }
     for (chatroom, slug) in add {
-        ctx.status.set(&slug, ChannelState::Connecting, "joining the channel's chat");
+        ctx.status.set(
+            &slug,
+            ChannelState::Connecting,
+            "joining the channel's chat",
+        );
         subscribe(t, ws, subs, chatroom, &slug).await?;
     }
     Ok(())

@@ -89,8 +89,16 @@ pub async fn token(api_url: &str, client_id: Uuid, timeout: Duration) -> Result<
 }
 
 /// The Centrifugo websocket URL to use for `channel_id`.
-pub async fn connection_url(api_url: &str, client_id: Uuid, channel_id: u64, timeout: Duration) -> Result<String, ApiError> {
-    let url = format!("{}/api/v1/realtime/channels/{channel_id}/chat/connection", base(api_url));
+pub async fn connection_url(
+    api_url: &str,
+    client_id: Uuid,
+    channel_id: u64,
+    timeout: Duration,
+) -> Result<String, ApiError> {
+    let url = format!(
+        "{}/api/v1/realtime/channels/{channel_id}/chat/connection",
+        base(api_url)
+    );
     let body = json!({
         "client": { "id": client_id, "type": "web" },
         "capabilities": { "accepted_providers": [ { "provider": "centrifugo" } ] }

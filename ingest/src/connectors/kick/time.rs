@@ -5,7 +5,13 @@
 /// before 1970.
 pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -17,7 +23,13 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || hour > 23 || min > 59 || sec > 60 {
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || min > 59
+        || sec > 60
+    {
         return None;
     }
     let mut i = 19;
@@ -46,7 +58,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
                 return None;
             }
             let o = h * 60 + m;
-            if *sign == b'-' { -o } else { o }
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
         }
         _ => return None,
     };
@@ -95,7 +111,17 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for s in ["", "2025-07-17", "2025-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2025-07-17T08:44:56", "2025-07-17T08:44:56+0000", "1969-12-31T23:59:59Z", "2025-07-17T08:44:56.Z", "２025-07-17T08:44:56Z"] {
+        for s in [
+            "",
+            "2025-07-17",
+            "2025-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2025-07-17T08:44:56",
+            "2025-07-17T08:44:56+0000",
+            "1969-12-31T23:59:59Z",
+            "2025-07-17T08:44:56.Z",
+            "２025-07-17T08:44:56Z",
+        ] {
             assert_eq!(p(s), None, "{s}");
         }
     }

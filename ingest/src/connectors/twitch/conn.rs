@@ -173,8 +173,11 @@ impl Conn {
 
     /// Connects and sends the handshake; every channel is queued for a JOIN.
     async fn open(&self) -> Result<Session, ConnectError> {
-        let t = Transport::connect(&self.ctx.endpoints.twitch_irc_url, self.timing.connect_timeout)
-            .await?;
+        let t = Transport::connect(
+            &self.ctx.endpoints.twitch_irc_url,
+            self.timing.connect_timeout,
+        )
+        .await?;
         self.start_session(t).await
     }
 
@@ -255,7 +258,10 @@ impl Conn {
                     let _ = tokio::time::timeout(Duration::from_millis(500), old.t.close()).await;
                 }
                 cur = next.take();
-                tracing::info!(platform = "twitch", "switched to the new connection after RECONNECT");
+                tracing::info!(
+                    platform = "twitch",
+                    "switched to the new connection after RECONNECT"
+                );
             }
             if cur.is_none() && next.is_none() && switching.is_none() {
                 return End::Lost("Twitch closed the connection after asking to reconnect".into());
@@ -366,7 +372,9 @@ impl Conn {
                 return;
             }
             s.queue.pop_front();
-            let Some(j) = s.joins.get_mut(&c) else { continue };
+            let Some(j) = s.joins.get_mut(&c) else {
+                continue;
+            };
             j.sent_at = Some(Instant::now());
             j.tries += 1;
             if s.t.send_line(&format!("JOIN #{c}")).await.is_err() {
@@ -514,7 +522,10 @@ impl Conn {
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(10))
         {
             self.last_warn = Some(Instant::now());
-            tracing::warn!(platform = "twitch", "skipped {what} from Twitch (counted in parse errors)");
+            tracing::warn!(
+                platform = "twitch",
+                "skipped {what} from Twitch (counted in parse errors)"
+            );
         }
     }
 }

@@ -22,7 +22,10 @@ const MAX_EMOTE_RANGES: usize = 256;
 
 /// What a line became.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant, reason = "Event is the common case; boxing it costs an allocation per line")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "Event is the common case; boxing it costs an allocation per line"
+)]
 pub enum Mapped {
     /// An event of `channel` (the lower-case login from the `#channel` parameter).
     Event {
@@ -156,7 +159,13 @@ fn clearmsg(line: &Line<'_>) -> Result<Mapped, MapError> {
         .filter(|t| !t.is_empty())
         .ok_or(MapError::NoTarget)?;
     let target = unescape(target);
-    let d = Delete::new(Uuid::nil(), Platform::Twitch, &channel, &target, timestamp(line));
+    let d = Delete::new(
+        Uuid::nil(),
+        Platform::Twitch,
+        &channel,
+        &target,
+        timestamp(line),
+    );
     Ok(Mapped::Event {
         channel,
         event: SlotEvent::Delete(d),
@@ -244,7 +253,10 @@ fn base_message(line: &Line<'_>, channel: &str, text: &str) -> ChatMessage {
     m.channel = Some(channel.to_owned());
     m.platform_message_id = pmid.map(|p| p.into_owned());
     m.user_id = line.tag_text("user-id").map(|s| s.into_owned());
-    m.color = line.tag("color").filter(|c| !c.is_empty()).map(str::to_owned);
+    m.color = line
+        .tag("color")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
     let mut broadcaster = false;
     let (mut moderator, mut sub, mut vip) = (false, false, false);
     if let Some(badges) = line.tag("badges").filter(|b| !b.is_empty()) {
@@ -336,7 +348,9 @@ fn range(r: &str) -> Option<(u32, u32)> {
     for b in r.bytes() {
         match b {
             b'0'..=b'9' => {
-                nums[which] = nums[which].checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+                nums[which] = nums[which]
+                    .checked_mul(10)?
+                    .checked_add(u32::from(b - b'0'))?;
                 digits += 1;
             }
             b'-' if which == 0 && digits > 0 => {

@@ -43,7 +43,10 @@ pub async fn run(ctx: ConnectorCtx) {
 /// [`run`] with explicit timings (tests).
 pub async fn run_with(ctx: ConnectorCtx, timing: Timing) {
     let timing = Arc::new(timing);
-    let limiter = Arc::new(JoinLimiter::new(timing.joins_per_window, timing.join_window));
+    let limiter = Arc::new(JoinLimiter::new(
+        timing.joins_per_window,
+        timing.join_window,
+    ));
     // Dropping the set (a panic restart of this task) aborts every connection with it.
     let mut tasks = JoinSet::new();
     let mut conns: Vec<Handle> = Vec::new();
@@ -59,7 +62,10 @@ pub async fn run_with(ctx: ConnectorCtx, timing: Timing) {
                 let _ = h.tx.send(Cmd::Part(c)).await;
             }
         }
-        let have: BTreeSet<String> = conns.iter().flat_map(|h| h.channels.iter().cloned()).collect();
+        let have: BTreeSet<String> = conns
+            .iter()
+            .flat_map(|h| h.channels.iter().cloned())
+            .collect();
         // Join the new ones: on a connection with room, else on new connections of up to
         // `channels_per_connection` each, started with their whole set.
         let mut new_sets: Vec<BTreeSet<String>> = Vec::new();
@@ -78,7 +84,13 @@ pub async fn run_with(ctx: ConnectorCtx, timing: Timing) {
         conns.retain(|h| !h.channels.is_empty());
         for set in new_sets {
             let (tx, rx) = mpsc::channel(CMD_QUEUE);
-            let conn = Conn::new(ctx.clone(), timing.clone(), limiter.clone(), set.clone(), rx);
+            let conn = Conn::new(
+                ctx.clone(),
+                timing.clone(),
+                limiter.clone(),
+                set.clone(),
+                rx,
+            );
             tasks.spawn(conn.run());
             conns.push(Handle { tx, channels: set });
         }

@@ -219,7 +219,16 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for g in ["", "   ", "@a=b", ":prefix", "@a=b :p", "PRIV$MSG x", "\u{1}\u{2}", ":p  "] {
+        for g in [
+            "",
+            "   ",
+            "@a=b",
+            ":prefix",
+            "@a=b :p",
+            "PRIV$MSG x",
+            "\u{1}\u{2}",
+            ":p  ",
+        ] {
             assert!(Line::parse(g).is_err(), "{g:?}");
         }
         // Odd but parseable.

@@ -115,7 +115,10 @@ impl JoinLimiter {
     pub fn try_acquire(&self) -> Result<(), Instant> {
         let now = Instant::now();
         let mut q = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        while q.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             q.pop_front();
         }
         if q.len() < self.max {

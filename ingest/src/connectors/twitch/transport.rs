@@ -56,7 +56,9 @@ pub enum Transport {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The URL is not one of the four supported forms.
-    #[error("the Twitch IRC address {0:?} is not a ws://, wss://, irc:// or ircs:// URL with a host")]
+    #[error(
+        "the Twitch IRC address {0:?} is not a ws://, wss://, irc:// or ircs:// URL with a host"
+    )]
     BadUrl(String),
     /// TCP, TLS or the WebSocket handshake failed.
     #[error("could not connect to Twitch chat: {0}")]

@@ -94,8 +94,10 @@ impl Api {
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Vec<u8>, ApiError> {
         let api = self.clone();
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
-        let query: Vec<(String, String)> =
-            query.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let r = tokio::task::spawn_blocking(move || api.get_blocking(&url, &query)).await;
         let r = r.unwrap_or_else(|e| Err(ApiError::Transport(format!("internal error: {e}"))));
         r.map_err(|e| self.scrub(e))

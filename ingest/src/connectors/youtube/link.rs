@@ -45,7 +45,10 @@ fn parse_url(s: &str) -> Option<Target> {
     let host = host.strip_prefix("m.").unwrap_or(host);
     let segs: Vec<&str> = url.path_segments()?.filter(|p| !p.is_empty()).collect();
     if host == "youtu.be" {
-        return segs.first().filter(|v| is_video_id(v)).map(|v| Target::Video((*v).to_owned()));
+        return segs
+            .first()
+            .filter(|v| is_video_id(v))
+            .map(|v| Target::Video((*v).to_owned()));
     }
     if host != "youtube.com" && host != "music.youtube.com" {
         return None;
@@ -57,9 +60,13 @@ fn parse_url(s: &str) -> Option<Target> {
             .map(|(_, v)| v.into_owned())
             .filter(|v| is_video_id(v))
             .map(Target::Video),
-        ["live" | "shorts" | "embed", v, ..] if is_video_id(v) => Some(Target::Video((*v).to_owned())),
+        ["live" | "shorts" | "embed", v, ..] if is_video_id(v) => {
+            Some(Target::Video((*v).to_owned()))
+        }
         ["channel", c, ..] if is_channel_id(c) => Some(Target::Channel((*c).to_owned())),
-        [h, ..] if h.starts_with('@') && is_handle(&h[1..]) => Some(Target::Handle((*h).to_owned())),
+        [h, ..] if h.starts_with('@') && is_handle(&h[1..]) => {
+            Some(Target::Handle((*h).to_owned()))
+        }
         _ => None,
     }
 }
@@ -96,10 +103,22 @@ mod tests {
     #[test]
     fn every_link_form() {
         assert_eq!(parse("dQw4w9WgXcQ"), v("dQw4w9WgXcQ"));
-        assert_eq!(parse("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1s"), v("dQw4w9WgXcQ"));
-        assert_eq!(parse("youtube.com/watch?feature=x&v=dQw4w9WgXcQ"), v("dQw4w9WgXcQ"));
-        assert_eq!(parse("https://youtu.be/dQw4w9WgXcQ?si=abc"), v("dQw4w9WgXcQ"));
-        assert_eq!(parse("https://m.youtube.com/live/dQw4w9WgXcQ?feature=share"), v("dQw4w9WgXcQ"));
+        assert_eq!(
+            parse("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1s"),
+            v("dQw4w9WgXcQ")
+        );
+        assert_eq!(
+            parse("youtube.com/watch?feature=x&v=dQw4w9WgXcQ"),
+            v("dQw4w9WgXcQ")
+        );
+        assert_eq!(
+            parse("https://youtu.be/dQw4w9WgXcQ?si=abc"),
+            v("dQw4w9WgXcQ")
+        );
+        assert_eq!(
+            parse("https://m.youtube.com/live/dQw4w9WgXcQ?feature=share"),
+            v("dQw4w9WgXcQ")
+        );
         assert_eq!(
             parse("UCrjdRCm0gGcdrYtl8z66t6g"),
             Some(Target::Channel("UCrjdRCm0gGcdrYtl8z66t6g".into()))
@@ -108,12 +127,22 @@ mod tests {
             parse("https://www.youtube.com/channel/UCrjdRCm0gGcdrYtl8z66t6g/live"),
             Some(Target::Channel("UCrjdRCm0gGcdrYtl8z66t6g".into()))
         );
-        assert_eq!(parse("@some.streamer"), Some(Target::Handle("@some.streamer".into())));
+        assert_eq!(
+            parse("@some.streamer"),
+            Some(Target::Handle("@some.streamer".into()))
+        );
         assert_eq!(
             parse("https://www.youtube.com/@some_streamer/live"),
             Some(Target::Handle("@some_streamer".into()))
         );
-        for bad in ["", "short", "@x", "https://example.com/watch?v=dQw4w9WgXcQ", "UCshort", "a b c d e f g"] {
+        for bad in [
+            "",
+            "short",
+            "@x",
+            "https://example.com/watch?v=dQw4w9WgXcQ",
+            "UCshort",
+            "a b c d e f g",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
     }

@@ -250,11 +250,22 @@ pub fn map_item(channel: &str, item: &Item, now: u64) -> Mapped {
             } else {
                 display
             };
-            Mapped::Event(SlotEvent::Message(message(channel, item, Kind::Chat, text, ts)))
+            Mapped::Event(SlotEvent::Message(message(
+                channel,
+                item,
+                Kind::Chat,
+                text,
+                ts,
+            )))
         }
         "superChatEvent" | "superStickerEvent" => {
-            let d = s.super_chat_details.as_ref().or(s.super_sticker_details.as_ref());
-            let comment = d.and_then(|d| d.user_comment.as_deref()).filter(|c| !c.is_empty());
+            let d = s
+                .super_chat_details
+                .as_ref()
+                .or(s.super_sticker_details.as_ref());
+            let comment = d
+                .and_then(|d| d.user_comment.as_deref())
+                .filter(|c| !c.is_empty());
             let alt = d
                 .and_then(|d| d.super_sticker_metadata.as_ref())
                 .and_then(|m| m.alt_text.as_deref())
@@ -278,7 +289,11 @@ pub fn map_item(channel: &str, item: &Item, now: u64) -> Mapped {
                 .unwrap_or("");
             let mut m = message(channel, item, Kind::Membership, comment, ts);
             let fallback = || format!("{} became a member", m.user);
-            m.system_text = Some(if display.is_empty() { fallback() } else { display.to_owned() });
+            m.system_text = Some(if display.is_empty() {
+                fallback()
+            } else {
+                display.to_owned()
+            });
             Mapped::Event(SlotEvent::Message(m))
         }
         "messageDeletedEvent" | "messageRetractedEvent" => {
@@ -286,7 +301,10 @@ pub fn map_item(channel: &str, item: &Item, now: u64) -> Mapped {
                 .message_deleted_details
                 .as_ref()
                 .map(|d| d.deleted_message_id.as_str())
-                .or(s.message_retracted_details.as_ref().map(|d| d.retracted_message_id.as_str()));
+                .or(s
+                    .message_retracted_details
+                    .as_ref()
+                    .map(|d| d.retracted_message_id.as_str()));
             match target {
                 Some(t) => Mapped::Event(SlotEvent::Delete(Delete::new(
                     Uuid::nil(),
@@ -316,7 +334,10 @@ pub fn map_item(channel: &str, item: &Item, now: u64) -> Mapped {
                     platform: Platform::YouTube,
                     channel: channel.to_owned(),
                     user_id: u.channel_id.clone(),
-                    user: u.display_name.clone().unwrap_or_else(|| u.channel_id.clone()),
+                    user: u
+                        .display_name
+                        .clone()
+                        .unwrap_or_else(|| u.channel_id.clone()),
                     until,
                     timestamp: ts,
                 }))
@@ -389,7 +410,9 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(r)?;
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -440,10 +463,27 @@ mod tests {
     #[test]
     fn rfc3339() {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_ms("2023-05-25T20:08:08.479833+00:00"), Some(1_685_045_288_479));
-        assert_eq!(parse_rfc3339_ms("2023-05-25T22:08:08.4+02:00"), Some(1_685_045_288_400));
-        assert_eq!(parse_rfc3339_ms("2023-05-25T15:08:08-05:00"), Some(1_685_045_288_000));
-        for bad in ["", "2023-05-25", "2023-05-25T20:08:08", "2023-13-25T20:08:08Z", "2023-05-25T20:08:08.Z", "2023-05-25T2x:08:08Z", "2023-05-25T20:08:08+0000"] {
+        assert_eq!(
+            parse_rfc3339_ms("2023-05-25T20:08:08.479833+00:00"),
+            Some(1_685_045_288_479)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-05-25T22:08:08.4+02:00"),
+            Some(1_685_045_288_400)
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2023-05-25T15:08:08-05:00"),
+            Some(1_685_045_288_000)
+        );
+        for bad in [
+            "",
+            "2023-05-25",
+            "2023-05-25T20:08:08",
+            "2023-13-25T20:08:08Z",
+            "2023-05-25T20:08:08.Z",
+            "2023-05-25T2x:08:08Z",
+            "2023-05-25T20:08:08+0000",
+        ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
         }
     }

@@ -44,7 +44,10 @@ pub async fn supervise_channel(sh: Arc<Shared>, channel: String) {
                 sh.ctx.status.set(
                     &channel,
                     ChannelState::Connecting,
-                    format!("restarting after an internal error (retrying in {})", human(delay)),
+                    format!(
+                        "restarting after an internal error (retrying in {})",
+                        human(delay)
+                    ),
                 );
                 tokio::time::sleep(delay).await;
             }
@@ -244,14 +247,17 @@ impl Chan {
                 return;
             }
             // Re-read the clock at least every minute (a clock step must not strand the wait).
-            self.sleep(Duration::from_millis((ex.resets_at - now).min(60_000))).await;
+            self.sleep(Duration::from_millis((ex.resets_at - now).min(60_000)))
+                .await;
         }
     }
 
     async fn video_state(&mut self, video_id: &str) -> VideoState {
         let q = [("part", "liveStreamingDetails"), ("id", video_id)];
         let r = self
-            .fetch("videos", &q, cost::VIDEOS, |b| serde_json::from_slice::<Items<Video>>(b))
+            .fetch("videos", &q, cost::VIDEOS, |b| {
+                serde_json::from_slice::<Items<Video>>(b)
+            })
             .await;
         let Ok(items) = r else {
             return VideoState::Ended;
@@ -295,7 +301,13 @@ impl Chan {
 
     /// `@handle` → channel id, once per process.
     async fn resolve_handle(&mut self, handle: &str) -> String {
-        if let Some(id) = self.sh.handles.lock().unwrap_or_else(|e| e.into_inner()).get(handle) {
+        if let Some(id) = self
+            .sh
+            .handles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(handle)
+        {
             return id.clone();
         }
         loop {
@@ -373,7 +385,9 @@ impl Chan {
             if let Some(t) = &token {
                 q.push(("pageToken", t.as_str()));
             }
-            let Ok(page) = self.fetch("liveChat/messages", &q, cost::CHAT, map::parse_page).await
+            let Ok(page) = self
+                .fetch("liveChat/messages", &q, cost::CHAT, map::parse_page)
+                .await
             else {
                 return;
             };
@@ -403,7 +417,10 @@ impl Chan {
             let wait = sh.quota.pace(base);
             let (used, left, _) = sh.quota.usage();
             let pace = if wait > base {
-                format!("every {} to make the quota last until midnight Pacific", human(wait))
+                format!(
+                    "every {} to make the quota last until midnight Pacific",
+                    human(wait)
+                )
             } else {
                 format!("every {}", human(wait))
             };

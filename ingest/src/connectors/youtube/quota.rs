@@ -35,7 +35,9 @@ pub struct SystemClock {
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        (shm_layout::now_ms() as i64).saturating_add(self.offset_ms).max(0) as u64
+        (shm_layout::now_ms() as i64)
+            .saturating_add(self.offset_ms)
+            .max(0) as u64
     }
 }
 
@@ -63,7 +65,15 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// Day number of the `n`-th Sunday (1-based) of a month.
@@ -249,20 +259,41 @@ mod tests {
     #[test]
     fn pacific_midnight_follows_daylight_time() {
         // Winter: midnight PST = 08:00 UTC.
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 1, 15, 12, 0)), utc(2026, 1, 16, 8, 0));
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 1, 15, 12, 0)),
+            utc(2026, 1, 16, 8, 0)
+        );
         // Summer: midnight PDT = 07:00 UTC.
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 7, 1, 6, 59)), utc(2026, 7, 1, 7, 0));
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 7, 1, 7, 0)), utc(2026, 7, 2, 7, 0));
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 7, 1, 6, 59)),
+            utc(2026, 7, 1, 7, 0)
+        );
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 7, 1, 7, 0)),
+            utc(2026, 7, 2, 7, 0)
+        );
         // 2026: DST starts Sun 8 March, ends Sun 1 November.
         assert_eq!(pacific_offset_ms(utc(2026, 3, 8, 9, 59)), -8 * HOUR_MS);
         assert_eq!(pacific_offset_ms(utc(2026, 3, 8, 10, 0)), -7 * HOUR_MS);
         assert_eq!(pacific_offset_ms(utc(2026, 11, 1, 8, 59)), -7 * HOUR_MS);
         assert_eq!(pacific_offset_ms(utc(2026, 11, 1, 9, 0)), -8 * HOUR_MS);
         // The midnight that starts the switch day is still standard / daylight time.
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 3, 7, 12, 0)), utc(2026, 3, 8, 8, 0));
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 3, 8, 12, 0)), utc(2026, 3, 9, 7, 0));
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 10, 31, 12, 0)), utc(2026, 11, 1, 7, 0));
-        assert_eq!(next_pacific_midnight_ms(utc(2026, 11, 1, 12, 0)), utc(2026, 11, 2, 8, 0));
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 3, 7, 12, 0)),
+            utc(2026, 3, 8, 8, 0)
+        );
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 3, 8, 12, 0)),
+            utc(2026, 3, 9, 7, 0)
+        );
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 10, 31, 12, 0)),
+            utc(2026, 11, 1, 7, 0)
+        );
+        assert_eq!(
+            next_pacific_midnight_ms(utc(2026, 11, 1, 12, 0)),
+            utc(2026, 11, 2, 8, 0)
+        );
         assert_eq!(utc_hh_mm(utc(2026, 11, 2, 8, 0)), "08:00");
     }
 
@@ -274,21 +305,35 @@ mod tests {
         for _ in 0..20 {
             q.spend(cost::CHAT).unwrap();
         }
-        assert_eq!(q.spend(1), Err(Exhausted { resets_at: utc(2026, 1, 16, 8, 0) }));
+        assert_eq!(
+            q.spend(1),
+            Err(Exhausted {
+                resets_at: utc(2026, 1, 16, 8, 0)
+            })
+        );
         clock.0.store(utc(2026, 1, 16, 8, 0), Relaxed);
         assert_eq!(q.usage(), (0, 100, utc(2026, 1, 17, 8, 0)));
         // 100 units = 20 lists for 24 h: one every 72 min, far slower than 5 s.
         let _p = q.poller();
         assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(72 * 60));
         let _p2 = q.poller();
-        assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(144 * 60));
+        assert_eq!(
+            q.pace(Duration::from_secs(5)),
+            Duration::from_secs(144 * 60)
+        );
         // A day's budget at 10,000 units: 43.2 s at the start of the day, 5 s near its end.
         let q = Quota::new(10_000, clock.clone());
-        assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_millis(43_200));
+        assert_eq!(
+            q.pace(Duration::from_secs(5)),
+            Duration::from_millis(43_200)
+        );
         clock.0.store(utc(2026, 1, 17, 6, 0), Relaxed);
         assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(5));
         q.exhaust();
         assert_eq!(q.usage().1, 0);
-        assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(2 * 3600));
+        assert_eq!(
+            q.pace(Duration::from_secs(5)),
+            Duration::from_secs(2 * 3600)
+        );
     }
 }

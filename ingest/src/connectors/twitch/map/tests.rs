@@ -51,7 +51,11 @@ fn privmsg_basic_fields() {
     );
     assert_eq!(
         m.id,
-        platform_message_uuid(Platform::Twitch, "pajlada", "e9d998c3-36f1-430f-89ec-6b887c28af36")
+        platform_message_uuid(
+            Platform::Twitch,
+            "pajlada",
+            "e9d998c3-36f1-430f-89ec-6b887c28af36"
+        )
     );
     assert_eq!(m.channel.as_deref(), Some("pajlada"));
     assert!(m.badges.is_empty() && m.emotes.is_empty());
@@ -92,7 +96,11 @@ fn emote_after_emoji_counts_code_points() {
     assert_eq!(m.text, "👉 <3 👉 <3 👉 <3");
     assert_eq!(
         names(&m),
-        vec![("483", "<3", 2, 4), ("483", "<3", 7, 9), ("483", "<3", 12, 14)]
+        vec![
+            ("483", "<3", 2, 4),
+            ("483", "<3", 7, 9),
+            ("483", "<3", 12, 14)
+        ]
     );
 }
 
@@ -106,9 +114,14 @@ fn bad_emote_indices_are_dropped_never_a_panic() {
         assert!(sanitise(&mut m));
     }
     // Hand-made nastiness: overlaps, reversed, huge, non-numeric, missing parts.
-    let e = emotes("1:0-4,2-6/2:9-3/3:4294967295-4294967295/4:x-y/5/:0-1/6:7-8", "Kappa hi yo");
+    let e = emotes(
+        "1:0-4,2-6/2:9-3/3:4294967295-4294967295/4:x-y/5/:0-1/6:7-8",
+        "Kappa hi yo",
+    );
     assert_eq!(
-        e.iter().map(|e| (e.id.as_str(), e.start, e.end)).collect::<Vec<_>>(),
+        e.iter()
+            .map(|e| (e.id.as_str(), e.start, e.end))
+            .collect::<Vec<_>>(),
         vec![("1", 0, 5)]
     );
 }
@@ -118,7 +131,11 @@ fn sneaky_action_in_usernotice_drops_emotes_over_whitespace() {
     let m = message(lines(fixture!("usernotice_sneaky_action.irc"))[0]);
     assert_eq!(m.kind, Kind::Membership);
     assert_eq!(m.text, "Kappa TEST TEST Kappa :)");
-    assert!(m.emotes.iter().all(|e| !e.name.contains(' ')), "{:?}", m.emotes);
+    assert!(
+        m.emotes.iter().all(|e| !e.name.contains(' ')),
+        "{:?}",
+        m.emotes
+    );
 }
 
 #[test]
@@ -141,7 +158,10 @@ fn replies_carry_their_parent() {
     let ls = lines(fixture!("privmsg_reply.irc"));
     let m = message(ls[0]);
     let r = m.reply_to.as_ref().expect("replyTo");
-    assert_eq!(r.platform_message_id, "12197a59-20d2-4051-a78a-6c078f9fd5f9");
+    assert_eq!(
+        r.platform_message_id,
+        "12197a59-20d2-4051-a78a-6c078f9fd5f9"
+    );
     assert_eq!(r.user, "mynameistito_");
     assert_eq!(r.text, "🤔 🤔");
     assert!(m.is_owner, "broadcaster badge");
@@ -174,7 +194,11 @@ fn shared_chat_dedupes_on_source_id() {
     );
     assert_eq!(
         m.id,
-        platform_message_uuid(Platform::Twitch, "pajlada", "eefbae4a-d3a1-4307-8d15-fab0f03fd9b9")
+        platform_message_uuid(
+            Platform::Twitch,
+            "pajlada",
+            "eefbae4a-d3a1-4307-8d15-fab0f03fd9b9"
+        )
     );
     assert_eq!(m.badges, vec!["staff"]);
 }
@@ -198,11 +222,20 @@ fn display_names_are_unescaped_or_fall_back_to_the_login() {
 fn clearmsg_is_a_delete() {
     let (channel, ev) = mapped(lines(fixture!("clearmsg.irc"))[0]);
     assert_eq!(channel, "pajlada");
-    let SlotEvent::Delete(d) = ev else { panic!("{ev:?}") };
-    assert_eq!(d.platform_message_id, "15e5164d-f8e6-4aec-baf4-2d6a330760c4");
+    let SlotEvent::Delete(d) = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        d.platform_message_id,
+        "15e5164d-f8e6-4aec-baf4-2d6a330760c4"
+    );
     assert_eq!(
         d.target_id,
-        platform_message_uuid(Platform::Twitch, "pajlada", "15e5164d-f8e6-4aec-baf4-2d6a330760c4")
+        platform_message_uuid(
+            Platform::Twitch,
+            "pajlada",
+            "15e5164d-f8e6-4aec-baf4-2d6a330760c4"
+        )
     );
     assert_eq!(d.timestamp, 1594562632383);
 }
@@ -210,19 +243,33 @@ fn clearmsg_is_a_delete() {
 #[test]
 fn clearchat_timeout_ban_and_clear() {
     let (_, ev) = mapped(lines(fixture!("clearchat_timeout.irc"))[0]);
-    let SlotEvent::ClearUser(c) = ev else { panic!("{ev:?}") };
-    assert_eq!((c.user.as_str(), c.user_id.as_str()), ("fabzeef", "148973258"));
+    let SlotEvent::ClearUser(c) = ev else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (c.user.as_str(), c.user_id.as_str()),
+        ("fabzeef", "148973258")
+    );
     assert_eq!(c.until, Some(1594553828245 + 1000));
     let (_, ev) = mapped(lines(fixture!("clearchat_ban.irc"))[0]);
-    let SlotEvent::ClearUser(c) = ev else { panic!("{ev:?}") };
+    let SlotEvent::ClearUser(c) = ev else {
+        panic!("{ev:?}")
+    };
     assert_eq!((c.user.as_str(), c.until), ("weeb123", None));
     assert_eq!(
         c.id,
-        moderation_uuid(Platform::Twitch, "pajlada", "clear_user:70948394", 1594561360331)
+        moderation_uuid(
+            Platform::Twitch,
+            "pajlada",
+            "clear_user:70948394",
+            1594561360331
+        )
     );
     let (channel, ev) = mapped(lines(fixture!("clearchat_clear.irc"))[0]);
     assert_eq!(channel, "randers");
-    let SlotEvent::Clear(c) = ev else { panic!("{ev:?}") };
+    let SlotEvent::Clear(c) = ev else {
+        panic!("{ev:?}")
+    };
     assert_eq!(c.timestamp, 1594561392337);
 }
 
@@ -231,14 +278,20 @@ fn usernotice_subs_are_memberships_with_system_text() {
     let m = message(lines(fixture!("usernotice_sub.irc"))[0]);
     assert_eq!(m.kind, Kind::Membership);
     assert_eq!(m.user, "fallenseraphhh");
-    assert_eq!(m.system_text.as_deref(), Some("fallenseraphhh subscribed with Twitch Prime."));
+    assert_eq!(
+        m.system_text.as_deref(),
+        Some("fallenseraphhh subscribed with Twitch Prime.")
+    );
     assert_eq!(m.text, "fallenseraphhh subscribed with Twitch Prime.");
     let ls = lines(fixture!("usernotice_resub.irc"));
     let m = message(ls[0]);
     assert_eq!(m.kind, Kind::Membership);
     assert_eq!(m.text, "xqcL", "the user's own message");
     assert_eq!(names(&m), vec![("1035663", "xqcL", 0, 4)]);
-    assert!(m.system_text.unwrap().starts_with("Gutrin subscribed at Tier 1."));
+    assert!(m
+        .system_text
+        .unwrap()
+        .starts_with("Gutrin subscribed at Tier 1."));
     assert_eq!(message(ls[1]).kind, Kind::Membership);
     for f in [
         fixture!("usernotice_subgift.irc"),
@@ -252,7 +305,10 @@ fn usernotice_subs_are_memberships_with_system_text() {
         }
     }
     let anon = message(lines(fixture!("usernotice_subgift.irc"))[1]);
-    assert_eq!(anon.system_text.as_deref(), Some("An anonymous gifter gifted a Tier 1 sub to qatarking24xd!"));
+    assert_eq!(
+        anon.system_text.as_deref(),
+        Some("An anonymous gifter gifted a Tier 1 sub to qatarking24xd!")
+    );
 }
 
 #[test]
@@ -267,7 +323,11 @@ fn raids_announcements_and_others_are_system() {
     assert_eq!(m.system_text, None, "system-msg is empty");
     assert_eq!(
         names(&m),
-        vec![("185989", "pajaH", 11, 16), ("25", "Kappa", 17, 22), ("1902", "Keepo", 23, 28)]
+        vec![
+            ("185989", "pajaH", 11, 16),
+            ("25", "Kappa", 17, 22),
+            ("1902", "Keepo", 23, 28)
+        ]
     );
     for l in lines(fixture!("usernotice_other.irc")) {
         assert_eq!(message(l).kind, Kind::System);
@@ -302,13 +362,22 @@ fn mapped_messages_survive_the_sink_rules_unchanged() {
 
 #[test]
 fn broken_lines_are_errors() {
-    assert_eq!(map(&Line::parse("PRIVMSG nochannel :x").unwrap()), Err(MapError::NoChannel));
-    assert_eq!(map(&Line::parse(":a!a@a PRIVMSG #c").unwrap()), Err(MapError::NoText));
+    assert_eq!(
+        map(&Line::parse("PRIVMSG nochannel :x").unwrap()),
+        Err(MapError::NoChannel)
+    );
+    assert_eq!(
+        map(&Line::parse(":a!a@a PRIVMSG #c").unwrap()),
+        Err(MapError::NoText)
+    );
     assert_eq!(
         map(&Line::parse(":tmi.twitch.tv CLEARMSG #c :x").unwrap()),
         Err(MapError::NoTarget)
     );
     // No tags at all (no CAP): still a message with a fresh id and the prefix's login.
     let m = message(":ann!ann@ann.tmi.twitch.tv PRIVMSG #c :hi");
-    assert_eq!((m.user.as_str(), m.platform_message_id.as_deref()), ("ann", None));
+    assert_eq!(
+        (m.user.as_str(), m.platform_message_id.as_deref()),
+        ("ann", None)
+    );
 }
