@@ -6,6 +6,7 @@
 //! - [`sink`]: dedupe (bounded LRU of ids), fan-out to every streamer that linked a channel, and
 //!   the ring write with retries instead of loss;
 //! - [`dedupe`]: the bounded, time-limited id set;
+//! - [`civil_time`]: RFC 3339 timestamps and civil dates, without a date crate;
 //! - [`backoff`]: reconnect delays (1 s doubling to 60 s, jitter, reset after a healthy minute);
 //! - [`metrics`]: per-platform counters reported to the gateway;
 //! - [`endpoints`]: the outside endpoints and secrets, from flags;
@@ -13,6 +14,7 @@
 //! - one module per platform: [`twitch`], [`kick`], [`youtube`].
 
 pub mod backoff;
+pub mod civil_time;
 pub mod dedupe;
 pub mod endpoints;
 pub mod kick;

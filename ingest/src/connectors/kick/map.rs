@@ -23,7 +23,7 @@ use shm_layout::{
 };
 use uuid::Uuid;
 
-use super::time::parse_rfc3339_ms;
+use crate::connectors::civil_time::parse_rfc3339_ms;
 
 const P: Platform = Platform::Kick;
 

@@ -11,7 +11,7 @@
 //!   `{}` pings, batched frames, disconnect codes);
 //! - [`pusher`]: the legacy Pusher session;
 //! - [`feed`]: the reconnect loop and subscription book both share;
-//! - [`map`]: events → slot events; [`time`]: RFC 3339 timestamps; [`http`]: blocking HTTP off
+//! - [`map`]: events → slot events; [`http`]: blocking HTTP off
 //!   the async workers.
 //!
 //! Two loops run side by side: the resolver turns links into ids (pasted, cached, or looked up at
@@ -25,7 +25,6 @@ pub mod lookup;
 pub mod map;
 pub mod pusher;
 pub mod realtime_api;
-pub mod time;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -10,6 +10,8 @@
 //! - `chatEndedEvent` → the stream ended; anything else is skipped and counted.
 
 use serde::Deserialize;
+
+use crate::connectors::civil_time::parse_rfc3339_ms;
 use shm_layout::{
     platform_message_uuid, Amount, ChatMessage, ClearUser, Delete, Kind, Platform, SlotEvent,
 };
@@ -399,94 +401,9 @@ pub fn micros_to_decimal(micros: &str) -> Option<String> {
     Some(format!("{int}.{f}"))
 }
 
-/// Parses RFC 3339 (`2023-05-25T20:08:08.479833+00:00`, `…Z`, any fraction) to ms since the epoch.
-pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut ms = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                ms = ms * 10 + (b[i] - b'0') as i64;
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..3 {
-            ms *= 10;
-        }
-    }
-    let offset_min = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            let o = oh * 60 + om;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    let days = super::quota::days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    u64::try_from(secs * 1000 + ms).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_ms("2023-05-25T20:08:08.479833+00:00"),
-            Some(1_685_045_288_479)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2023-05-25T22:08:08.4+02:00"),
-            Some(1_685_045_288_400)
-        );
-        assert_eq!(
-            parse_rfc3339_ms("2023-05-25T15:08:08-05:00"),
-            Some(1_685_045_288_000)
-        );
-        for bad in [
-            "",
-            "2023-05-25",
-            "2023-05-25T20:08:08",
-            "2023-13-25T20:08:08Z",
-            "2023-05-25T20:08:08.Z",
-            "2023-05-25T2x:08:08Z",
-            "2023-05-25T20:08:08+0000",
-        ] {
-            assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn micros() {
