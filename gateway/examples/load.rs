@@ -482,28 +482,14 @@ async fn main() {
                         let due = (load_start.elapsed().as_secs_f64() * per) as u64;
                         while sent < due {
                             let t = base.elapsed().as_nanos() as u64;
-                            let m = shm_layout::ChatMessage {
-                                id: uuid::Uuid::new_v4(),
-                                streamer_id: streamer.parse().unwrap(),
-                                user: "r".into(),
-                                text: format!("{i}:{sent}:{t}"),
-                                platform: shm_layout::Platform::Kick,
-                                timestamp: 0,
-                                is_vip: false,
-                                is_sub: false,
-                                is_mod: false,
-                                color: None,
-                                kind: Default::default(),
-                                channel: None,
-                                platform_message_id: None,
-                                user_id: None,
-                                is_owner: false,
-                                badges: Vec::new(),
-                                emotes: Vec::new(),
-                                reply_to: None,
-                                amount: None,
-                                system_text: None,
-                            };
+                            let m = shm_layout::ChatMessage::simple(
+                                uuid::Uuid::new_v4(),
+                                streamer.parse().unwrap(),
+                                shm_layout::Platform::Kick,
+                                "r",
+                                format!("{i}:{sent}:{t}"),
+                                0,
+                            );
                             if seg
                                 .try_enqueue(&m.to_json(), Duration::from_millis(100))
                                 .is_ok()

@@ -317,26 +317,16 @@ mod tests {
 
     fn sample() -> ChatMessage {
         ChatMessage {
-            id: Uuid::new_v4(),
-            streamer_id: Uuid::new_v4(),
-            user: "ann \"the\" viewer".into(),
-            text: "héllo\\n <b>".into(),
-            platform: Platform::YouTube,
-            timestamp: 7,
-            is_vip: false,
             is_sub: true,
-            is_mod: false,
             color: Some("#abcdef".into()),
-            kind: Default::default(),
-            channel: None,
-            platform_message_id: None,
-            user_id: None,
-            is_owner: false,
-            badges: Vec::new(),
-            emotes: Vec::new(),
-            reply_to: None,
-            amount: None,
-            system_text: None,
+            ..ChatMessage::simple(
+                Uuid::new_v4(),
+                Uuid::new_v4(),
+                Platform::YouTube,
+                "ann \"the\" viewer",
+                "héllo\\n <b>",
+                7,
+            )
         }
     }
 

@@ -9,26 +9,16 @@ use uuid::Uuid;
 
 fn msg(streamer: &str, text: &str) -> ChatMessage {
     ChatMessage {
-        id: Uuid::new_v4(),
-        streamer_id: streamer.parse().unwrap(),
-        user: "viewer".into(),
-        text: text.into(),
-        platform: Platform::Twitch,
-        timestamp: 1,
-        is_vip: false,
         is_sub: true,
-        is_mod: false,
         color: Some("#aabbcc".into()),
-        kind: Default::default(),
-        channel: None,
-        platform_message_id: None,
-        user_id: None,
-        is_owner: false,
-        badges: Vec::new(),
-        emotes: Vec::new(),
-        reply_to: None,
-        amount: None,
-        system_text: None,
+        ..ChatMessage::simple(
+            Uuid::new_v4(),
+            streamer.parse().unwrap(),
+            Platform::Twitch,
+            "viewer",
+            text,
+            1,
+        )
     }
 }
 

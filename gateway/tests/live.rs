@@ -147,26 +147,17 @@ impl Drop for Gw {
 
 fn msg(streamer: Uuid, platform: Platform, text: &str) -> ChatMessage {
     ChatMessage {
-        id: Uuid::new_v4(),
-        streamer_id: streamer,
-        user: "viewer".into(),
-        text: text.into(),
-        platform,
-        timestamp: shm_layout::now_ms(),
         is_vip: true,
-        is_sub: false,
         is_mod: true,
         color: Some("#112233".into()),
-        kind: Default::default(),
-        channel: None,
-        platform_message_id: None,
-        user_id: None,
-        is_owner: false,
-        badges: Vec::new(),
-        emotes: Vec::new(),
-        reply_to: None,
-        amount: None,
-        system_text: None,
+        ..ChatMessage::simple(
+            Uuid::new_v4(),
+            streamer,
+            platform,
+            "viewer",
+            text,
+            shm_layout::now_ms(),
+        )
     }
 }
 

@@ -268,28 +268,14 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
             let mut acked = Vec::new();
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let m = ChatMessage {
-                    id: Uuid::new_v4(),
-                    streamer_id: id,
-                    user: "viewer".into(),
-                    text: format!("message {i}"),
-                    platform: Platform::Kick,
-                    timestamp: i,
-                    is_vip: false,
-                    is_sub: false,
-                    is_mod: false,
-                    color: None,
-                    kind: Default::default(),
-                    channel: None,
-                    platform_message_id: None,
-                    user_id: None,
-                    is_owner: false,
-                    badges: Vec::new(),
-                    emotes: Vec::new(),
-                    reply_to: None,
-                    amount: None,
-                    system_text: None,
-                };
+                let m = ChatMessage::simple(
+                    Uuid::new_v4(),
+                    id,
+                    Platform::Kick,
+                    "viewer",
+                    format!("message {i}"),
+                    i,
+                );
                 if seg
                     .try_enqueue(&m.to_json(), Duration::from_millis(100))
                     .is_ok()

@@ -137,26 +137,12 @@ pub fn normalise(
         })?),
     };
     let mut msg = ChatMessage {
-        id,
-        streamer_id,
-        user,
-        text,
-        platform,
-        timestamp,
         is_vip: raw.is_vip.unwrap_or(false),
         is_sub: raw.is_sub.unwrap_or(false),
         is_mod: raw.is_mod.unwrap_or(false),
         color,
-        kind: Default::default(),
-        channel: None,
-        platform_message_id: None,
-        user_id: None,
         is_owner: raw.is_owner.unwrap_or(false),
-        badges: Vec::new(),
-        emotes: Vec::new(),
-        reply_to: None,
-        amount: None,
-        system_text: None,
+        ..ChatMessage::simple(id, streamer_id, platform, user, text, timestamp)
     };
     v2::apply(
         &mut msg,

@@ -611,28 +611,7 @@ mod tests {
     }
 
     pub(crate) fn msg(streamer: Uuid, text: &str) -> ChatMessage {
-        ChatMessage {
-            id: Uuid::new_v4(),
-            streamer_id: streamer,
-            user: "ann".into(),
-            text: text.into(),
-            platform: Platform::Kick,
-            timestamp: 1,
-            is_vip: false,
-            is_sub: false,
-            is_mod: false,
-            color: None,
-            kind: Default::default(),
-            channel: None,
-            platform_message_id: None,
-            user_id: None,
-            is_owner: false,
-            badges: Vec::new(),
-            emotes: Vec::new(),
-            reply_to: None,
-            amount: None,
-            system_text: None,
-        }
+        ChatMessage::simple(Uuid::new_v4(), streamer, Platform::Kick, "ann", text, 1)
     }
 
     #[test]
