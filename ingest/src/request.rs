@@ -31,12 +31,6 @@ pub enum Control {
 }
 
 #[derive(Deserialize)]
-struct TypeOnly<'a> {
-    #[serde(default, borrow, rename = "type")]
-    kind: Option<std::borrow::Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct DeleteIn {
     #[serde(rename = "type")]
@@ -98,12 +92,9 @@ fn streamer(s: &str) -> Result<Uuid, Refusal> {
 /// Classifies a request line and, for events and control lines, parses and validates it.
 /// `now` stamps events (ms since the epoch).
 pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Refusal> {
-    // Fast path: a line with no "type" key is a message (the hot path of the simulator and tools).
-    if !contains(line, b"\"type\"") {
-        return Ok(Request::Message);
-    }
-    let kind = match serde_json::from_slice::<TypeOnly<'_>>(line) {
-        Ok(t) => t.kind.map(|k| k.into_owned()),
+    // A line with no "type" key is a message, answered without a parse (type_field's fast path).
+    let kind = match shm_layout::event::type_field(line) {
+        Ok(t) => t,
         // Not an object (or not JSON): let the message parser say so with its sentences.
         Err(_) => return Ok(Request::Message),
     };
@@ -158,10 +149,6 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
             ),
         }),
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -89,6 +89,16 @@ struct TypeOnly<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// The `type` field of a JSON object (None: it has none). A line without the bytes `"type"`
+/// has no such key and is answered without parsing — messages, the hot path of the pump and the
+/// producer socket, carry no `type`.
+pub fn type_field(bytes: &[u8]) -> Result<Option<std::borrow::Cow<'_, str>>, serde_json::Error> {
+    if !bytes.windows(6).any(|w| w == b"\"type\"") {
+        return Ok(None);
+    }
+    serde_json::from_slice::<TypeOnly<'_>>(bytes).map(|t| t.kind)
+}
+
 /// Which variant a payload is, from its `type` field alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotKind {
@@ -105,8 +115,7 @@ pub enum SlotKind {
 impl SlotKind {
     /// Reads the `type` field of a JSON object without building its other values.
     pub fn of_json(bytes: &[u8]) -> Result<SlotKind, serde_json::Error> {
-        let t: TypeOnly<'_> = serde_json::from_slice(bytes)?;
-        Ok(match t.kind.as_deref() {
+        Ok(match type_field(bytes)?.as_deref() {
             None | Some("message") => SlotKind::Message,
             Some("delete") => SlotKind::Delete,
             Some("clear_user") => SlotKind::ClearUser,

@@ -342,8 +342,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()
 
 /// Whether a log line is a moderation tombstone (it has a `"type"`; messages have none).
 fn is_event_line(line: &[u8]) -> bool {
-    line.windows(7).any(|w| w == b"\"type\":")
-        && !matches!(SlotKind::of_json(line), Ok(SlotKind::Message))
+    matches!(SlotKind::of_json(line), Ok(k) if k != SlotKind::Message)
 }
 
 fn parse_event(path: &Path, line: &[u8]) -> Option<SlotEvent> {
