@@ -380,20 +380,56 @@ pub fn select_from_log(
     since: Option<Uuid>,
     limit: usize,
 ) -> io::Result<Vec<ChatMessage>> {
+    select_lines(path, since, limit, None)
+}
+
+/// [`select_from_log`] with each message's moderation mark. Tombstones may come before or after
+/// their messages (a delete can arrive first after a reconnect), so the same single pass reads
+/// the whole log's tombstones while it selects.
+pub fn select_marked(
+    path: &Path,
+    since: Option<Uuid>,
+    limit: usize,
+) -> io::Result<Vec<TranscriptMessage>> {
+    let mut tombstones = Tombstones::default();
+    let selected = select_lines(path, since, limit, Some(&mut tombstones))?;
+    Ok(selected
+        .into_iter()
+        .map(|m| TranscriptMessage::marked(m, &tombstones))
+        .collect())
+}
+
+/// The one pass behind [`select_from_log`] and [`select_marked`]: it stops at the `limit`th
+/// message after `since` unless it also collects tombstones (then it reads to the end).
+fn select_lines(
+    path: &Path,
+    since: Option<Uuid>,
+    limit: usize,
+    mut tombstones: Option<&mut Tombstones>,
+) -> io::Result<Vec<ChatMessage>> {
     let mut tail: VecDeque<Vec<u8>> = VecDeque::new();
     let mut after: Option<Vec<Vec<u8>>> = None;
+    let read_to_end = tombstones.is_some();
     for_each_line(path, |line| {
+        let event = is_event_line(line);
+        if event {
+            if let Some(t) = tombstones.as_deref_mut() {
+                if let Some(ev) = parse_event(path, line) {
+                    t.add(&ev);
+                }
+            }
+        }
         if let Some(after) = after.as_mut() {
-            if !is_event_line(line) {
+            if !event && after.len() < limit {
                 after.push(line.to_vec());
             }
-            return after.len() < limit;
+            return read_to_end || after.len() < limit;
         }
         if since.is_some() && line_id(line) == since {
             after = Some(Vec::new());
-            return limit > 0;
+            return read_to_end || limit > 0;
         }
-        if is_event_line(line) {
+        if event {
             return true;
         }
         if limit > 0 {
@@ -441,20 +477,6 @@ pub struct Tombstones {
 }
 
 impl Tombstones {
-    /// Reads every tombstone of a log (memory grows with tombstones only, not messages).
-    pub fn read(path: &Path) -> io::Result<Tombstones> {
-        let mut t = Tombstones::default();
-        for_each_line(path, |line| {
-            if is_event_line(line) {
-                if let Some(ev) = parse_event(path, line) {
-                    t.add(&ev);
-                }
-            }
-            true
-        })?;
-        Ok(t)
-    }
-
     /// Records one event (messages are ignored).
     pub fn add(&mut self, ev: &SlotEvent) {
         match ev {
@@ -758,14 +780,14 @@ mod tests {
             text.push(b'\n');
         }
         std::fs::write(&path, text).unwrap();
-        let t = Tombstones::read(&path).unwrap();
-        let msgs = select_from_log(&path, None, usize::MAX).unwrap();
+        let marked = select_marked(&path, None, usize::MAX).unwrap();
+        let msgs: Vec<ChatMessage> = marked.iter().map(|m| m.message.clone()).collect();
         assert_eq!(
             msgs.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
             ["a", "b", "late", "c"],
             "tombstones are not messages"
         );
-        let marks: Vec<Option<u64>> = msgs.iter().map(|m| t.deleted_at(m)).collect();
+        let marks: Vec<Option<u64>> = marked.iter().map(|m| m.deleted_at).collect();
         // a: untouched; b: before u2's timeout; late: deleted by id; c: after the timeout; the
         // Kick clear does not touch Twitch messages.
         assert_eq!(marks, [None, Some(40), Some(5), None]);

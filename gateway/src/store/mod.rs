@@ -437,13 +437,6 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<logs::TranscriptMessage>, ReadError> {
         let path = self.transcript_path(user, which)?;
-        let selected = logs::select_from_log(&path, since, limit)?;
-        // Tombstones may come before or after their messages (a delete can arrive first after a
-        // reconnect): the whole log's are applied to the selection.
-        let tombstones = logs::Tombstones::read(&path)?;
-        Ok(selected
-            .into_iter()
-            .map(|m| logs::TranscriptMessage::marked(m, &tombstones))
-            .collect())
+        Ok(logs::select_marked(&path, since, limit)?)
     }
 }
