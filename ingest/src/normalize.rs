@@ -88,7 +88,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn invalid(message: impl Into<String>) -> Refusal {
+    /// An `invalid` refusal with `message`.
+    pub fn invalid(message: impl Into<String>) -> Refusal {
         Refusal {
             code: Code::Invalid,
             message: message.into(),
@@ -121,11 +122,7 @@ pub fn normalise(
         )));
     }
     let streamer = raw.streamer_id.ok_or_else(|| required("streamerId"))?;
-    let streamer_id = Uuid::try_parse(&streamer).map_err(|_| {
-        Refusal::invalid(
-            "field \"streamerId\" must be a UUID, like \"6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70\"",
-        )
-    })?;
+    let streamer_id = parse_streamer_id(&streamer)?;
     let user = clean_field("user", raw.user, MAX_USER_CHARS)?;
     let text = clean_field("text", raw.text, MAX_TEXT_CHARS)?;
     let color = match raw.color {
@@ -337,17 +334,20 @@ mod v2 {
                 "field \"{field}\" is empty after trimming and removing control characters"
             )));
         }
-        let n = v.chars().count();
-        if n > max {
-            return Err(Refusal::invalid(format!(
-                "field \"{field}\" is {n} characters long, at most {max} are allowed"
-            )));
+        // Fast path: a string no longer in bytes than the limit is no longer in characters.
+        if v.len() > max {
+            let n = v.chars().count();
+            if n > max {
+                return Err(Refusal::invalid(format!(
+                    "field \"{field}\" is {n} characters long, at most {max} are allowed"
+                )));
+            }
         }
         Ok(v.into_owned())
     }
 }
 
-pub use v2::short_field;
+pub use v2::{short_field, MAX_BADGES, MAX_CHANNEL_CHARS, MAX_EMOTES, MAX_ID_CHARS};
 
 /// Appends `msg`'s slot JSON to `out`; refuses `too_large` (leaving `out` as it was) when it is
 /// over a slot's [`MAX_PAYLOAD`] bytes.
@@ -368,6 +368,15 @@ pub fn encode(msg: &ChatMessage, out: &mut Vec<u8>) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The `streamerId` of a request, or the refusal every request type gives for a bad one.
+pub fn parse_streamer_id(s: &str) -> Result<Uuid, Refusal> {
+    Uuid::try_parse(s).map_err(|_| {
+        Refusal::invalid(
+            "field \"streamerId\" must be a UUID, like \"6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70\"",
+        )
+    })
+}
+
 fn required(field: &str) -> Refusal {
     Refusal::invalid(format!("field \"{field}\" is required"))
 }
@@ -379,22 +388,7 @@ fn clean_field(
     max_chars: usize,
 ) -> Result<String, Refusal> {
     let value = value.ok_or_else(|| required(field))?;
-    let cleaned = clean(&value);
-    if cleaned.is_empty() {
-        return Err(Refusal::invalid(format!(
-            "field \"{field}\" is empty after trimming and removing control characters"
-        )));
-    }
-    // Fast path: a string no longer in bytes than the limit is no longer in characters.
-    if cleaned.len() > max_chars {
-        let chars = cleaned.chars().count();
-        if chars > max_chars {
-            return Err(Refusal::invalid(format!(
-                "field \"{field}\" is {chars} characters long, at most {max_chars} are allowed"
-            )));
-        }
-    }
-    Ok(cleaned.into_owned())
+    short_field(field, &value, max_chars)
 }
 
 fn is_control(c: char) -> bool {

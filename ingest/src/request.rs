@@ -8,7 +8,9 @@ use shm_layout::Platform;
 use uuid::Uuid;
 
 use crate::connectors::Link;
-use crate::normalize::{short_field, Refusal, MAX_USER_CHARS};
+use crate::normalize::{
+    parse_streamer_id, short_field, Refusal, MAX_CHANNEL_CHARS, MAX_ID_CHARS, MAX_USER_CHARS,
+};
 
 /// The classes of request lines.
 #[derive(Debug)]
@@ -74,19 +76,7 @@ fn invalid(what: &str, e: serde_json::Error) -> Refusal {
     let msg = e.to_string();
     // serde's sentence ends in " at line 1 column N": the position says nothing on one line.
     let msg = msg.split(" at line ").next().unwrap_or(&msg);
-    Refusal {
-        code: crate::normalize::Code::Invalid,
-        message: format!("the {what} is invalid: {msg}"),
-    }
-}
-
-fn streamer(s: &str) -> Result<Uuid, Refusal> {
-    Uuid::try_parse(s).map_err(|_| Refusal {
-        code: crate::normalize::Code::Invalid,
-        message:
-            "field \"streamerId\" must be a UUID, like \"6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70\""
-                .into(),
-    })
+    Refusal::invalid(format!("the {what} is invalid: {msg}"))
 }
 
 /// Classifies a request line and, for events and control lines, parses and validates it.
@@ -102,10 +92,10 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
         None | Some("message") => Ok(Request::Message),
         Some("delete") => {
             let d: DeleteIn = serde_json::from_slice(line).map_err(|e| invalid("delete event", e))?;
-            let channel = short_field("channel", &d.channel, 100)?;
-            let pmid = short_field("platformMessageId", &d.platform_message_id, 128)?;
+            let channel = short_field("channel", &d.channel, MAX_CHANNEL_CHARS)?;
+            let pmid = short_field("platformMessageId", &d.platform_message_id, MAX_ID_CHARS)?;
             Ok(Request::Event(SlotEvent::Delete(Delete::new(
-                streamer(&d.streamer_id)?,
+                parse_streamer_id(&d.streamer_id)?,
                 platform,
                 &channel,
                 &pmid,
@@ -117,10 +107,10 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
                 serde_json::from_slice(line).map_err(|e| invalid("clear_user event", e))?;
             Ok(Request::Event(SlotEvent::ClearUser(ClearUser {
                 id: Uuid::new_v4(),
-                streamer_id: streamer(&c.streamer_id)?,
+                streamer_id: parse_streamer_id(&c.streamer_id)?,
                 platform,
-                channel: short_field("channel", &c.channel, 100)?,
-                user_id: short_field("userId", &c.user_id, 128)?,
+                channel: short_field("channel", &c.channel, MAX_CHANNEL_CHARS)?,
+                user_id: short_field("userId", &c.user_id, MAX_ID_CHARS)?,
                 user: short_field("user", &c.user, MAX_USER_CHARS)?,
                 until: c.until,
                 timestamp: now,
@@ -130,9 +120,9 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
             let c: ClearIn = serde_json::from_slice(line).map_err(|e| invalid("clear event", e))?;
             Ok(Request::Event(SlotEvent::Clear(ClearChat {
                 id: Uuid::new_v4(),
-                streamer_id: streamer(&c.streamer_id)?,
+                streamer_id: parse_streamer_id(&c.streamer_id)?,
                 platform,
-                channel: short_field("channel", &c.channel, 100)?,
+                channel: short_field("channel", &c.channel, MAX_CHANNEL_CHARS)?,
                 timestamp: now,
             })))
         }
@@ -142,12 +132,9 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
             Ok(Request::Control(Control::Channels(c.channels)))
         }
         Some("status") => Ok(Request::Control(Control::Status)),
-        Some(other) => Err(Refusal {
-            code: crate::normalize::Code::Invalid,
-            message: format!(
-                "unknown request type {other:?}: send a message (no \"type\"), or \"delete\", \"clear_user\", \"clear\""
-            ),
-        }),
+        Some(other) => Err(Refusal::invalid(format!(
+            "unknown request type {other:?}: send a message (no \"type\"), or \"delete\", \"clear_user\", \"clear\""
+        ))),
     }
 }
 

@@ -10,13 +10,10 @@ use shm_layout::{retain_valid_emotes_in, ChatMessage, SlotEvent, MAX_PAYLOAD};
 use tokio::sync::watch;
 
 use super::{ConnectorMetrics, Dedupe, Links, StatusBoard};
-use crate::normalize::{clean, normalise_color, MAX_TEXT_CHARS, MAX_USER_CHARS};
+use crate::normalize::{
+    clean, normalise_color, MAX_BADGES, MAX_EMOTES, MAX_TEXT_CHARS, MAX_USER_CHARS,
+};
 use crate::writer::{Batch, Outcome, WriterHandle};
-
-/// Most badges kept per message.
-pub const MAX_BADGES: usize = 16;
-/// Most emotes kept per message.
-pub const MAX_EMOTES: usize = 128;
 
 /// The connector's way into the ring. Cloning shares it.
 #[derive(Clone)]
@@ -150,29 +147,23 @@ impl Sink {
 /// else's chat), colour validated, emotes checked against the final text, badges bounded.
 /// Returns false when nothing is left to show.
 pub fn sanitise(m: &mut ChatMessage) -> bool {
-    let user = clean(&m.user).into_owned();
-    m.user = if user.is_empty() {
-        m.user_id.clone().unwrap_or_default()
-    } else {
-        user
-    };
-    m.user = cut(&m.user, MAX_USER_CHARS);
+    clean_in_place(&mut m.user);
+    if m.user.is_empty() {
+        m.user = m.user_id.clone().unwrap_or_default();
+    }
+    cut(&mut m.user, MAX_USER_CHARS);
     if m.user.is_empty() {
         return false;
     }
-    let cleaned = clean(&m.text);
-    if cleaned.len() != m.text.len() {
-        // Removing characters or trimming moves code-point offsets: the emote ranges no longer
-        // point at their names; those are dropped below (connectors send clean text).
-        let text = cleaned.into_owned();
-        m.text = text;
-    }
+    // Removing characters or trimming moves code-point offsets: emote ranges that no longer
+    // cover their names are dropped below (connectors send clean text).
+    clean_in_place(&mut m.text);
     if m.text.is_empty() {
         if let Some(st) = &m.system_text {
             m.text = clean(st).into_owned();
         }
     }
-    m.text = cut(&m.text, MAX_TEXT_CHARS);
+    cut(&mut m.text, MAX_TEXT_CHARS);
     if m.text.is_empty() {
         return false;
     }
@@ -181,14 +172,28 @@ pub fn sanitise(m: &mut ChatMessage) -> bool {
     m.badges.truncate(MAX_BADGES);
     m.emotes.truncate(MAX_EMOTES);
     retain_valid_emotes_in(&m.text, &mut m.emotes);
-    if let Some(st) = &m.system_text {
-        m.system_text = Some(cut(&clean(st), MAX_TEXT_CHARS)).filter(|s| !s.is_empty());
+    if let Some(st) = &mut m.system_text {
+        clean_in_place(st);
+        cut(st, MAX_TEXT_CHARS);
+    }
+    if m.system_text.as_deref() == Some("") {
+        m.system_text = None;
     }
     if let Some(r) = &mut m.reply_to {
-        r.user = cut(&clean(&r.user), MAX_USER_CHARS);
-        r.text = cut(&clean(&r.text), 200);
+        clean_in_place(&mut r.user);
+        cut(&mut r.user, MAX_USER_CHARS);
+        clean_in_place(&mut r.text);
+        cut(&mut r.text, 200);
     }
     true
+}
+
+/// [`clean`] without a copy when the string is already clean.
+fn clean_in_place(s: &mut String) {
+    let cleaned = clean(s);
+    if cleaned.len() != s.len() {
+        *s = cleaned.into_owned();
+    }
 }
 
 /// A badge name: 1–32 of `[a-z0-9_-]` (a mark in the UI, never free text).
@@ -198,14 +203,16 @@ pub fn is_badge(b: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
-fn cut(s: &str, max_chars: usize) -> String {
+/// Cuts `s` to at most `max_chars` characters (then trims the end), in place.
+fn cut(s: &mut String, max_chars: usize) {
     // A string no longer in bytes than the limit is no longer in characters: no walk needed.
     if s.len() <= max_chars {
-        return s.to_owned();
+        return;
     }
-    match s.char_indices().nth(max_chars) {
-        Some((i, _)) => s[..i].trim_end().to_owned(),
-        None => s.to_owned(),
+    if let Some((i, _)) = s.char_indices().nth(max_chars) {
+        s.truncate(i);
+        let end = s.trim_end().len();
+        s.truncate(end);
     }
 }
 
