@@ -19,6 +19,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use shm_layout::protocol::MetricsSnapshot;
+
 use crate::state::AppState;
 
 /// Labels of `crosschat_http_requests_total`: a route template from a fixed set (never a raw
@@ -221,82 +223,75 @@ fn family(
 /// The connectors' counters as the ingests last reported them, and the channels by state.
 fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::Result {
     let reported = state.channels.metrics();
-    let field = |m: &serde_json::Value, k: &str| m.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-    for (name, key, help, is_counter) in [
+    type Field = fn(&MetricsSnapshot) -> u64;
+    let fields: [(&str, Field, &str, bool); 8] = [
         (
             "crosschat_connector_connections",
-            "connections",
+            |m| m.connections,
             "Platform connections open",
             false,
         ),
         (
             "crosschat_connector_reconnects",
-            "reconnects",
+            |m| m.reconnects,
             "Platform connections opened again after a drop",
             true,
         ),
         (
             "crosschat_connector_parse_errors",
-            "parseErrors",
+            |m| m.parse_errors,
             "Platform lines or frames that did not parse (skipped)",
             true,
         ),
         (
             "crosschat_connector_skipped",
-            "skipped",
+            |m| m.skipped,
             "Platform events of a kind not mapped (skipped)",
             true,
         ),
         (
             "crosschat_connector_duplicates",
-            "duplicates",
+            |m| m.duplicates,
             "Platform events dropped as duplicates",
             true,
         ),
         (
             "crosschat_connector_ring_retries",
-            "ringRetries",
+            |m| m.ring_retries,
             "Ring writes retried because the ring was full",
             true,
         ),
         (
             "crosschat_connector_panics",
-            "panics",
+            |m| m.panics,
             "Connector restarts after an internal error",
             true,
         ),
         (
             "crosschat_connector_quota_used",
-            "quotaUsed",
+            |m| m.quota_used,
             "YouTube quota units spent today",
             false,
         ),
-    ] {
+    ];
+    for (name, field, help, is_counter) in fields {
         let rows: Vec<_> = reported
             .iter()
-            .map(|(p, m)| (vec![("platform", p.slug().to_owned())], field(m, key)))
+            .map(|(p, m)| (vec![("platform", p.slug().to_owned())], field(m)))
             .collect();
         family(e, name, help, is_counter, &rows)?;
     }
-    let mut rows = Vec::new();
-    for (p, m) in &reported {
-        for pair in m
-            .get("events")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(kind), Some(n)) = (
-                pair.get(0).and_then(|v| v.as_str()),
-                pair.get(1).and_then(|v| v.as_u64()),
-            ) {
-                rows.push((
-                    vec![("platform", p.slug().to_owned()), ("kind", kind.to_owned())],
-                    n,
-                ));
-            }
-        }
-    }
+    let rows: Vec<_> = reported
+        .iter()
+        .flat_map(|(p, m)| {
+            m.events.iter().map(move |(kind, n)| {
+                (
+                    vec![("platform", p.slug().to_owned()), ("kind", kind.clone())],
+                    *n,
+                )
+            })
+        })
+        .collect();
     family(
         e,
         "crosschat_connector_events",

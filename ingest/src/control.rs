@@ -5,11 +5,10 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use shm_layout::protocol::StatusReply;
 use tokio::sync::watch;
 
 use crate::connectors::link::links_from;
-use crate::connectors::metrics::MetricsSnapshot;
 use crate::connectors::{ChannelState, ChannelStatus, ConnectorMetrics, Link, Links, StatusBoard};
 use crate::request::Control;
 
@@ -22,13 +21,6 @@ pub struct ControlPlane {
     /// The connector's counters.
     pub metrics: Arc<ConnectorMetrics>,
     connector_running: bool,
-}
-
-#[derive(Serialize)]
-struct StatusReply {
-    ok: bool,
-    channels: Vec<ChannelStatus>,
-    metrics: MetricsSnapshot,
 }
 
 impl ControlPlane {
@@ -64,6 +56,7 @@ impl ControlPlane {
             ok: true,
             channels: self.statuses(),
             metrics: self.metrics.snapshot(),
+            error: None,
         })
         .expect("a status reply always serialises");
         reply.push(b'\n');

@@ -21,6 +21,7 @@
 //! - [`ring`]: enqueue (try / wait for space), the single [`Reader`] (peek, commit, doorbell);
 //! - [`platform`]: the one list of chat platforms;
 //! - [`message`]: the normalised [`ChatMessage`] (model v2) and its ids;
+//! - [`protocol`]: the gateway ↔ ingest control lines (links down, channel states up);
 //! - [`event`]: what a slot carries: a message or a moderation event ([`SlotEvent`]);
 //! - [`snapshot`]: the operator view printed by `crosschat-shm inspect`;
 //! - [`error`]: typed errors whose messages say what to do;
@@ -38,6 +39,7 @@ pub mod layout;
 pub mod lock;
 pub mod message;
 pub mod platform;
+pub mod protocol;
 pub mod ring;
 pub mod segment;
 pub mod snapshot;

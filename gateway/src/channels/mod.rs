@@ -8,7 +8,8 @@ pub mod sync;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use shm_layout::protocol::{ChannelState, ChannelStatus, MetricsSnapshot};
 use shm_layout::Platform;
 use tokio::sync::Notify;
 
@@ -21,38 +22,13 @@ pub struct ChannelView {
     /// The normalised channel.
     pub channel: String,
     /// `connecting`, `live`, `idle` or `error`.
-    pub state: String,
+    pub state: ChannelState,
     /// A sentence for the streamer.
     pub detail: String,
     /// When the state last changed, ms since the epoch.
     pub since: u64,
     /// When its last message arrived, ms since the epoch.
     pub last_message_at: Option<u64>,
-}
-
-/// One channel's status as an ingest reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportedStatus {
-    /// The channel.
-    pub channel: String,
-    /// Its state.
-    pub state: String,
-    /// Its sentence.
-    #[serde(default)]
-    pub detail: String,
-    /// Since when.
-    #[serde(default)]
-    pub since: u64,
-    /// Last message.
-    #[serde(default)]
-    pub last_message_at: Option<u64>,
-    /// Kick ids found by a lookup.
-    #[serde(default)]
-    pub chatroom_id: Option<u64>,
-    /// Kick ids found by a lookup.
-    #[serde(default)]
-    pub channel_id: Option<u64>,
 }
 
 /// The sentence for a channel whose platform has no ingest running.
@@ -67,9 +43,9 @@ pub fn not_running(platform: Platform) -> String {
 /// States of every linked channel and a wake-up per platform for the sync tasks.
 #[derive(Debug, Default)]
 pub struct Hub {
-    states: Mutex<HashMap<(Platform, String), ReportedStatus>>,
-    metrics: Mutex<HashMap<Platform, serde_json::Value>>,
-    changed: [Notify; 3],
+    states: Mutex<HashMap<(Platform, String), ChannelStatus>>,
+    metrics: Mutex<HashMap<Platform, MetricsSnapshot>>,
+    changed: [Notify; Platform::ALL.len()],
 }
 
 impl Hub {
@@ -88,7 +64,7 @@ impl Hub {
     }
 
     /// Records a reported status; returns true when its state or sentence changed.
-    pub fn update(&self, p: Platform, s: ReportedStatus) -> bool {
+    pub fn update(&self, p: Platform, s: ChannelStatus) -> bool {
         let mut map = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let key = (p, s.channel.clone());
         let changed = map
@@ -99,7 +75,7 @@ impl Hub {
     }
 
     /// Records the connector's counters.
-    pub fn set_metrics(&self, p: Platform, m: serde_json::Value) {
+    pub fn set_metrics(&self, p: Platform, m: MetricsSnapshot) {
         self.metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -107,7 +83,7 @@ impl Hub {
     }
 
     /// The connector counters last reported, by platform.
-    pub fn metrics(&self) -> Vec<(Platform, serde_json::Value)> {
+    pub fn metrics(&self) -> Vec<(Platform, MetricsSnapshot)> {
         let map = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
         Platform::ALL
             .iter()
@@ -130,7 +106,7 @@ impl Hub {
             Some(s) => ChannelView {
                 platform: p,
                 channel: channel.to_owned(),
-                state: s.state.clone(),
+                state: s.state,
                 detail: s.detail.clone(),
                 since: s.since,
                 last_message_at: s.last_message_at,
@@ -138,7 +114,7 @@ impl Hub {
             None => ChannelView {
                 platform: p,
                 channel: channel.to_owned(),
-                state: "connecting".into(),
+                state: ChannelState::Connecting,
                 detail: "waiting for the connector to report".into(),
                 since: linked_at,
                 last_message_at: None,

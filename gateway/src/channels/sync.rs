@@ -8,31 +8,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::json;
 use shm_layout::Platform;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::ReportedStatus;
 use crate::producers::socket_path;
 use crate::state::AppState;
+use shm_layout::protocol::{ChannelState, ChannelStatus, StatusReply};
 
 /// How often the states are asked for.
 pub const POLL: Duration = Duration::from_secs(1);
 /// How long one exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Deserialize)]
-struct StatusReply {
-    ok: bool,
-    #[serde(default)]
-    channels: Vec<ReportedStatus>,
-    #[serde(default)]
-    metrics: serde_json::Value,
-    #[serde(default)]
-    error: Option<String>,
-}
 
 /// Runs the sync of `platform` until the gateway stops.
 pub async fn run(state: Arc<AppState>, platform: Platform) {
@@ -115,15 +103,18 @@ async fn session(
 async fn apply(state: &Arc<AppState>, platform: Platform, reply: StatusReply) {
     state.channels.set_metrics(platform, reply.metrics);
     for s in reply.channels {
+        // Reported every second: only a link still without ids costs a write (off the reactor).
         if let (Some(room), Some(chan)) = (s.chatroom_id, s.channel_id) {
-            let st = state.clone();
-            let channel = s.channel.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                st.store
-                    .channels()
-                    .cache_ids(platform, &channel, room, chan)
-            })
-            .await;
+            if state.store.channels().lacks_ids(platform, &s.channel) {
+                let st = state.clone();
+                let channel = s.channel.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    st.store
+                        .channels()
+                        .cache_ids(platform, &channel, room, chan)
+                })
+                .await;
+            }
         }
         let channel = s.channel.clone();
         if state.channels.update(platform, s) {
@@ -145,9 +136,9 @@ fn mark_not_running(state: &AppState, platform: Platform) {
     state.channels.clear_metrics(platform);
     let now = shm_layout::now_ms();
     for l in state.store.channels().for_platform(platform) {
-        let s = ReportedStatus {
+        let s = ChannelStatus {
             channel: l.channel.clone(),
-            state: "error".into(),
+            state: ChannelState::Error,
             detail: super::not_running(platform),
             since: now,
             last_message_at: None,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use shm_layout::protocol::Link;
 use shm_layout::Platform;
 use uuid::Uuid;
 
@@ -48,22 +49,6 @@ pub enum LinkError {
     /// `channels.json` could not be written.
     #[error(transparent)]
     Io(#[from] io::Error),
-}
-
-/// A channel of one platform and every streamer that links it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlatformLink {
-    /// The normalised channel.
-    pub channel: String,
-    /// Who links it.
-    pub streamers: Vec<Uuid>,
-    /// Kick ids, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chatroom_id: Option<u64>,
-    /// Kick ids, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<u64>,
 }
 
 /// All links, in memory and in `channels.json`.
@@ -149,8 +134,8 @@ impl ChannelStore {
     }
 
     /// Every channel of `platform`, each once with all its streamers.
-    pub fn for_platform(&self, platform: Platform) -> Vec<PlatformLink> {
-        let mut out: Vec<PlatformLink> = Vec::new();
+    pub fn for_platform(&self, platform: Platform) -> Vec<Link> {
+        let mut out: Vec<Link> = Vec::new();
         for l in self.lock().iter().filter(|l| l.platform == platform) {
             match out.iter_mut().find(|o| o.channel == l.channel) {
                 Some(o) => {
@@ -160,7 +145,7 @@ impl ChannelStore {
                     o.chatroom_id = o.chatroom_id.or(l.chatroom_id);
                     o.channel_id = o.channel_id.or(l.channel_id);
                 }
-                None => out.push(PlatformLink {
+                None => out.push(Link {
                     channel: l.channel.clone(),
                     streamers: vec![l.streamer_id],
                     chatroom_id: l.chatroom_id,
@@ -188,22 +173,28 @@ impl ChannelStore {
         chatroom_id: u64,
         channel_id: u64,
     ) -> io::Result<()> {
+        let lacks = |l: &LinkRecord| {
+            l.platform == platform && l.channel == channel && l.chatroom_id.is_none()
+        };
         let mut links = self.lock();
+        if !links.iter().any(lacks) {
+            return Ok(());
+        }
         let mut next = links.clone();
-        let mut changed = false;
-        for l in next
-            .iter_mut()
-            .filter(|l| l.platform == platform && l.channel == channel && l.chatroom_id.is_none())
-        {
+        for l in next.iter_mut().filter(|l| lacks(l)) {
             l.chatroom_id = Some(chatroom_id);
             l.channel_id = Some(channel_id);
-            changed = true;
         }
-        if changed {
-            self.save(&next)?;
-            *links = next;
-        }
+        self.save(&next)?;
+        *links = next;
         Ok(())
+    }
+
+    /// Whether some link of the channel has no cached Kick ids yet.
+    pub fn lacks_ids(&self, platform: Platform, channel: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|l| l.platform == platform && l.channel == channel && l.chatroom_id.is_none())
     }
 }
 

@@ -6,24 +6,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+pub use shm_layout::protocol::Link;
+#[cfg(test)]
 use uuid::Uuid;
-
-/// One linked channel and who linked it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Link {
-    /// The normalised channel (Twitch login, Kick slug, YouTube video id / `UC…` id / `@handle`).
-    pub channel: String,
-    /// Every streamer that linked it: each message is written once per streamer.
-    pub streamers: Vec<Uuid>,
-    /// Kick: the chatroom id, when pasted by the streamer or cached from a lookup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chatroom_id: Option<u64>,
-    /// Kick: the channel id, when pasted or cached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<u64>,
-}
 
 /// The whole set, keyed by channel. Shared immutably; a new set replaces the old one.
 pub type Links = Arc<BTreeMap<String, Link>>;

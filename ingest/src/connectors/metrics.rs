@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use serde::{Deserialize, Serialize};
+pub use shm_layout::protocol::MetricsSnapshot;
 use shm_layout::{Kind, SlotEvent};
 
 /// Live counters (relaxed atomics: each is a plain tally, nothing is ordered by them).
@@ -77,28 +77,4 @@ impl ConnectorMetrics {
             quota_used: self.quota_used.load(Relaxed),
         }
     }
-}
-
-/// The counters as they travel to the gateway.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MetricsSnapshot {
-    /// Connections open now.
-    pub connections: u64,
-    /// Reconnects.
-    pub reconnects: u64,
-    /// Unparseable input skipped.
-    pub parse_errors: u64,
-    /// Unmapped input skipped.
-    pub skipped: u64,
-    /// Duplicates dropped.
-    pub duplicates: u64,
-    /// Ring write retries.
-    pub ring_retries: u64,
-    /// Connector restarts after a panic.
-    pub panics: u64,
-    /// Events received by kind.
-    pub events: Vec<(String, u64)>,
-    /// YouTube quota units spent today.
-    pub quota_used: u64,
 }

@@ -4,55 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
-/// A linked channel's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelState {
-    /// Connecting, joining, or waiting to reconnect.
-    Connecting,
-    /// Joined and reading chat.
-    Live,
-    /// Nothing to read now (a YouTube stream not live yet, or ended).
-    Idle,
-    /// Cannot read it; `detail` says why and what to do.
-    Error,
-}
-
-impl ChannelState {
-    /// The JSON name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelState::Connecting => "connecting",
-            ChannelState::Live => "live",
-            ChannelState::Idle => "idle",
-            ChannelState::Error => "error",
-        }
-    }
-}
-
-/// One channel's status, as reported to the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChannelStatus {
-    /// The normalised channel.
-    pub channel: String,
-    /// Its state.
-    pub state: ChannelState,
-    /// A sentence for the streamer.
-    pub detail: String,
-    /// When the state last changed, ms since the epoch.
-    pub since: u64,
-    /// When its last message was written, ms since the epoch.
-    pub last_message_at: Option<u64>,
-    /// Kick: the looked-up chatroom id (the gateway caches it with the link).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chatroom_id: Option<u64>,
-    /// Kick: the looked-up channel id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub channel_id: Option<u64>,
-}
+pub use shm_layout::protocol::{ChannelState, ChannelStatus};
 
 /// The states of every channel of this process. Cloning shares the board.
 #[derive(Debug, Clone, Default)]
