@@ -413,21 +413,26 @@ impl Drop for Stack {
 /// (panics on a refusal). Needs no `Stack`, so a producer thread can run while a test restarts the
 /// gateway.
 pub fn produce_to_socket(socket: &Path, streamer_id: &str, user: &str, text: &str) -> String {
-    let mut stream = UnixStream::connect(socket).expect("ingest socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
     let line = serde_json::json!({
         "streamerId": streamer_id, "user": user, "text": text,
         "isVip": false, "isSub": false, "isMod": false,
     });
+    let v = socket_request(socket, &line);
+    assert_eq!(v["ok"], true, "ingest refused the message: {v}");
+    v["id"].as_str().expect("an id in the reply").to_owned()
+}
+
+/// Sends one request line (a message, an event or a control line) on an ingest socket and
+/// returns its reply.
+pub fn socket_request(socket: &Path, line: &serde_json::Value) -> serde_json::Value {
+    let mut stream = UnixStream::connect(socket).expect("ingest socket");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     writeln!(stream, "{line}").expect("write to the ingest socket");
     let mut reply = String::new();
     BufReader::new(stream)
         .read_line(&mut reply)
         .expect("ingest reply");
-    let v: serde_json::Value =
-        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"));
-    assert_eq!(v["ok"], true, "ingest refused the message: {reply}");
-    v["id"].as_str().expect("an id in the reply").to_owned()
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"))
 }

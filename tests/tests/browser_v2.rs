@@ -4,21 +4,14 @@
 //! reply, a paid line, a membership line, a deleted line struck through and a timed-out user's
 //! lines hidden behind one note. No console errors beyond the emote images that cannot load.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use crosschat_tests::browser::{click_button, fill, find, wait_js, wait_path, Browser, WAIT};
-use crosschat_tests::stack::Stack;
+use crosschat_tests::stack::{socket_request, Stack};
 use serde_json::{json, Value};
 
 fn send(stack: &Stack, platform: &str, line: Value) -> Value {
-    let mut s = UnixStream::connect(stack.ingest_socket(platform)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("{line}\n").as_bytes()).unwrap();
-    let mut reply = String::new();
-    BufReader::new(s).read_line(&mut reply).unwrap();
-    let v: Value = serde_json::from_str(&reply).unwrap();
+    let v = socket_request(&stack.ingest_socket(platform), &line);
     assert_eq!(v["ok"], true, "{line} → {v}");
     v
 }

@@ -2,22 +2,15 @@
 //! any restart order, states pushed to the room) and model v2 + moderation events from the
 //! producer socket to the room, the log and the archived transcript.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use crosschat_tests::client::{chat_messages, next_of_type, User};
-use crosschat_tests::stack::Stack;
+use crosschat_tests::stack::{socket_request, Stack};
 use serde_json::{json, Value};
 
 /// One request on an ingest socket, its reply.
 fn ingest_request(stack: &Stack, platform: &str, line: &Value) -> Value {
-    let mut s = UnixStream::connect(stack.ingest_socket(platform)).expect("the ingest socket");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(format!("{line}\n").as_bytes()).unwrap();
-    let mut reply = String::new();
-    BufReader::new(s).read_line(&mut reply).unwrap();
-    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{reply}: {e}"))
+    socket_request(&stack.ingest_socket(platform), line)
 }
 
 /// Waits until the ingest reports exactly `channels` linked (the gateway's sync reached it).
