@@ -148,6 +148,19 @@ async fn channels_link_list_unlink_and_survive_restarts_in_any_order() {
     wait_for_ingest_links(&stack, "twitch", &[]);
     let (_, list) = alice.get("/api/channels");
     assert_eq!(list["channels"].as_array().unwrap().len(), 1, "{list}");
+
+    // A YouTube handle travels percent-encoded in the DELETE path.
+    let (s, v) = alice.post(
+        "/api/channels",
+        json!({"platform": "youtube", "channel": "https://www.youtube.com/@SomeCreator"}),
+    );
+    assert_eq!(
+        (s, v["channel"]["channel"].as_str()),
+        (201, Some("@somecreator")),
+        "{v}"
+    );
+    let (s, v) = alice.delete("/api/channels/youtube/%40somecreator");
+    assert_eq!(s, 200, "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

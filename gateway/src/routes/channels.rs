@@ -136,7 +136,10 @@ async fn remove(
     state: State,
 ) -> Result<warp::reply::Response, Rejection> {
     let platform = platform(&slug)?;
-    let channel = percent_decode(&channel);
+    // `%40handle` → `@handle`: warp hands path segments over still encoded.
+    let channel = percent_encoding::percent_decode_str(&channel)
+        .decode_utf8_lossy()
+        .into_owned();
     let user = a.user.id;
     let st = state.clone();
     let ch = channel.clone();
@@ -160,23 +163,4 @@ async fn remove(
     state.channels.links_changed(platform);
     tracing::info!(user = %user, platform = %platform, channel = %channel, "channel unlinked");
     Ok(json(StatusCode::OK, &json!({ "ok": true })))
-}
-
-/// `%40handle` → `@handle` (a YouTube handle in a path segment).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
