@@ -36,18 +36,6 @@ pub enum ChannelState {
     Error,
 }
 
-impl ChannelState {
-    /// The JSON name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelState::Connecting => "connecting",
-            ChannelState::Live => "live",
-            ChannelState::Idle => "idle",
-            ChannelState::Error => "error",
-        }
-    }
-}
-
 /// One channel's status, as reported to the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
