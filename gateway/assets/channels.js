@@ -5,20 +5,13 @@
 // SAFETY: channel names and sentences come from the server and reach the page via textContent.
 
 import { api } from './api.js';
-import { PLATFORMS, platformMark, platformSlug } from './feed.js';
+import { el, PLATFORMS, platformMark, platformSlug } from './feed.js';
 import { formatTime } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 /** @type {Map<string, object>} key `slug:channel` → channel view */
 const channels = new Map();
 const key = (c) => `${platformSlug(c.platform)}:${c.channel}`;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function render() {
   const list = $('channel-list');
