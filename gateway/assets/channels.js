@@ -69,6 +69,12 @@ export function initChannels() {
   const form = $('channel-form');
   const kickIds = $('kick-ids');
   const platform = $('channel-platform');
+  // The options come from the UI's one platform list.
+  platform.replaceChildren(...Object.entries(PLATFORMS).map(([slug, p]) => {
+    const option = el('option', '', p.name);
+    option.value = slug;
+    return option;
+  }));
   const sync = () => { kickIds.hidden = platform.value !== 'kick'; };
   platform.addEventListener('change', sync);
   sync();
