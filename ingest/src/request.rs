@@ -14,6 +14,8 @@ use crate::normalize::{
 
 /// The classes of request lines.
 #[derive(Debug)]
+// An event is a few hundred bytes and lives for one line: boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub enum Request {
     /// A chat message: parsed by [`crate::normalize::normalise`].
     Message,
@@ -194,9 +196,8 @@ mod tests {
                 "missing field `platformMessageId`",
             ),
             (
-                format!(
-                    r#"{{"type":"delete","streamerId":"nope","channel":"c","platformMessageId":"m"}}"#
-                ),
+                r#"{"type":"delete","streamerId":"nope","channel":"c","platformMessageId":"m"}"#
+                    .to_string(),
                 "streamerId",
             ),
             (

@@ -71,6 +71,8 @@ pub struct ClearChat {
 
 /// The payload of one slot (and one log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Messages are nearly every payload: boxing them to shrink the rare events would allocate each.
+#[allow(clippy::large_enum_variant)]
 pub enum SlotEvent {
     /// A chat message (no `type` field in JSON).
     Message(ChatMessage),

@@ -38,7 +38,7 @@ fn url_parts<'a>(raw: &'a str, hosts: &[&str]) -> Option<(&'a str, &'a str)> {
         .strip_prefix("www.")
         .or_else(|| host_l.strip_prefix("m."))
         .unwrap_or(&host_l);
-    hosts.iter().any(|h| *h == bare).then_some((host, path))
+    hosts.contains(&bare).then_some((host, path))
 }
 
 fn first_segment(path: &str) -> &str {

@@ -372,6 +372,8 @@ async fn ws_loop(l: TcpListener, shared: Arc<Mutex<Shared>>, conns: mpsc::Sender
             let info: Arc<Mutex<(String, String)>> = Arc::default();
             let cb_info = info.clone();
             let cb_shared = shared.clone();
+            // tungstenite's handshake callback type fixes the large `ErrorResponse` error.
+            #[allow(clippy::result_large_err)]
             let callback = move |req: &Request,
                                  resp: Response|
                   -> Result<Response, ErrorResponse> {
