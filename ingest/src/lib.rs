@@ -91,21 +91,15 @@ async fn start(config: &Config) -> Result<Running, StartError> {
     let control = Arc::new(control::ControlPlane::new(config.connector));
     let connector = config.connector.then(|| {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let links = control.subscribe();
-        let ctx = connectors::ConnectorCtx {
-            platform: config.platform,
-            sink: connectors::Sink::new(
-                writer.clone(),
-                links.clone(),
-                control.metrics.clone(),
-                control.status.clone(),
-            ),
-            links,
-            status: control.status.clone(),
-            metrics: control.metrics.clone(),
-            endpoints: Arc::new(config.endpoints.clone()),
-            shutdown: stop_rx,
-        };
+        let ctx = connectors::ConnectorCtx::new(
+            config.platform,
+            writer.clone(),
+            control.subscribe(),
+            control.status.clone(),
+            control.metrics.clone(),
+            config.endpoints.clone(),
+            stop_rx,
+        );
         let task = tokio::spawn(connectors::supervisor::supervise(ctx));
         (stop_tx, task)
     });

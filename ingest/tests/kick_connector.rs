@@ -16,7 +16,7 @@ use ingest::connectors::endpoints::KickProtocol;
 use ingest::connectors::kick::{self, lookup::BLOCKED, Timing};
 use ingest::connectors::link::links_from;
 use ingest::connectors::{
-    ChannelState, ConnectorCtx, ConnectorMetrics, Endpoints, Link, Links, Sink, StatusBoard,
+    ChannelState, ConnectorCtx, ConnectorMetrics, Endpoints, Link, Links, StatusBoard,
 };
 use ingest::writer::{WritePolicy, WriterHandle};
 use serde_json::Value;
@@ -86,15 +86,15 @@ impl Harness {
             kick_pusher_url: peer.pusher_url.clone(),
             ..Endpoints::default()
         };
-        let ctx = ConnectorCtx {
-            platform: Platform::Kick,
-            sink: Sink::new(writer, links_rx.clone(), metrics.clone(), status.clone()),
-            links: links_rx,
-            status: status.clone(),
-            metrics: metrics.clone(),
-            endpoints: Arc::new(endpoints),
+        let ctx = ConnectorCtx::new(
+            Platform::Kick,
+            writer,
+            links_rx,
+            status.clone(),
+            metrics.clone(),
+            endpoints,
             shutdown,
-        };
+        );
         let task = tokio::spawn(kick::run_with(ctx, t));
         Harness {
             reader: Reader::claim(segment).unwrap(),

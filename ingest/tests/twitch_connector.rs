@@ -14,7 +14,7 @@ use crosschat_tests::peers::twitch::{fixture_lines, Confirm, Script, TwitchPeer}
 use ingest::connectors::link::links_from;
 use ingest::connectors::twitch::{run_with, Timing};
 use ingest::connectors::{
-    ChannelState, ConnectorCtx, ConnectorMetrics, Endpoints, Link, Links, Sink, StatusBoard,
+    ChannelState, ConnectorCtx, ConnectorMetrics, Endpoints, Link, Links, StatusBoard,
 };
 use ingest::writer::{WritePolicy, WriterHandle};
 use shm_layout::{Kind, Platform, Reader, SlotEvent};
@@ -68,18 +68,18 @@ impl Rig {
         let metrics = Arc::new(ConnectorMetrics::default());
         let status = StatusBoard::default();
         let (stop, stop_rx) = watch::channel(false);
-        let ctx = ConnectorCtx {
-            platform: Platform::Twitch,
-            sink: Sink::new(writer, links_rx.clone(), metrics.clone(), status.clone()),
-            links: links_rx,
-            status: status.clone(),
-            metrics: metrics.clone(),
-            endpoints: Arc::new(Endpoints {
+        let ctx = ConnectorCtx::new(
+            Platform::Twitch,
+            writer,
+            links_rx,
+            status.clone(),
+            metrics.clone(),
+            Endpoints {
                 twitch_irc_url: url,
                 ..Endpoints::default()
-            }),
-            shutdown: stop_rx,
-        };
+            },
+            stop_rx,
+        );
         let got = Arc::new(Mutex::new(Vec::new()));
         let drain_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut reader = Reader::claim(segment).expect("claim the reader");

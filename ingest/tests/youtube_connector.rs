@@ -21,7 +21,7 @@ use ingest::connectors::youtube::quota::{next_pacific_midnight_ms, utc_hh_mm, Cl
 use ingest::connectors::youtube::{self, Options, Timing, NO_KEY};
 use ingest::connectors::{
     ChannelState, ChannelStatus, ConnectorCtx, ConnectorMetrics, Endpoints, Link, Links, Secret,
-    Sink, StatusBoard,
+    StatusBoard,
 };
 use ingest::writer::{WritePolicy, WriterHandle};
 use serde_json::Value;
@@ -107,7 +107,6 @@ impl Run {
             watch::channel(links_from(channels.iter().map(|c| link(c)).collect()));
         let metrics = Arc::new(ConnectorMetrics::default());
         let status = StatusBoard::default();
-        let sink = Sink::new(writer, links_rx.clone(), metrics.clone(), status.clone());
         let endpoints = Endpoints {
             youtube_api_key: Secret::new(key),
             youtube_api_url: peer.base_url(),
@@ -116,15 +115,15 @@ impl Run {
             ..Endpoints::default()
         };
         let (stop, stop_rx) = watch::channel(false);
-        let ctx = ConnectorCtx {
-            platform: Platform::YouTube,
-            links: links_rx,
-            sink,
-            status: status.clone(),
-            metrics: metrics.clone(),
-            endpoints: Arc::new(endpoints),
-            shutdown: stop_rx,
-        };
+        let ctx = ConnectorCtx::new(
+            Platform::YouTube,
+            writer,
+            links_rx,
+            status.clone(),
+            metrics.clone(),
+            endpoints,
+            stop_rx,
+        );
         let task = tokio::spawn(youtube::run_with(ctx, Options { timing, clock }));
         Run {
             _seg: seg_guard,

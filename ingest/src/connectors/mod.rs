@@ -60,6 +60,28 @@ pub struct ConnectorCtx {
 }
 
 impl ConnectorCtx {
+    /// A context whose sink writes through `writer` for the channels in `links`, reporting to
+    /// `status` and `metrics` (shared with whoever reads them: the control plane, a test).
+    pub fn new(
+        platform: Platform,
+        writer: crate::writer::WriterHandle,
+        links: watch::Receiver<Links>,
+        status: StatusBoard,
+        metrics: Arc<ConnectorMetrics>,
+        endpoints: Endpoints,
+        shutdown: watch::Receiver<bool>,
+    ) -> ConnectorCtx {
+        ConnectorCtx {
+            platform,
+            sink: Sink::new(writer, links.clone(), metrics.clone(), status.clone()),
+            links,
+            status,
+            metrics,
+            endpoints: Arc::new(endpoints),
+            shutdown,
+        }
+    }
+
     /// Completes when the process stops.
     pub async fn stopped(&self) {
         let mut rx = self.shutdown.clone();
