@@ -974,8 +974,13 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test] // current-thread: the subscriber below sees every connector task
+#[tokio::test]
 async fn the_key_appears_only_as_the_key_parameter() {
+    // The capturing subscriber is the process-wide default, not a thread-local one: `tracing`
+    // caches each callsite's interest once for the whole process, computed against the
+    // registering thread's subscriber, so a sibling test without a subscriber that reaches
+    // `warn!("YouTube call failed")` first would silence it here (seen once in CI). It also
+    // captures the other tests' logs, which must not hold the key either.
     let logs = Captured::default();
     let sub = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -984,7 +989,7 @@ async fn the_key_appears_only_as_the_key_parameter() {
             move || l.clone()
         })
         .finish();
-    let _guard = tracing::subscriber::set_default(sub);
+    tracing::subscriber::set_global_default(sub).expect("only this test sets the subscriber");
 
     let p = YoutubePeer::start().await;
     p.require_key(KEY);
