@@ -117,8 +117,9 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
         (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "The request body is larger than the {} KiB limit.",
-                crate::security::BODY_LIMIT / 1024
+                "The request body is larger than this route accepts ({} KiB; {} KiB for /api/filters).",
+                crate::security::BODY_LIMIT / 1024,
+                crate::routes::filters::FILTERS_BODY_LIMIT / 1024
             ),
         )
     } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {

@@ -1,5 +1,6 @@
 //! Every WebSocket frame the gateway pushes to a room, built in one place:
-//! `chat:message`, `chat:delete`, `chat:clear_user`, `chat:clear`, `channel:status`, `stream`.
+//! `chat:message`, `chat:delete`, `chat:clear_user`, `chat:clear`, `channel:status`, `stream`,
+//! `filters` and `overlay:hide`.
 
 use serde::Serialize;
 use serde_json::json;
@@ -87,6 +88,24 @@ pub fn channel_status_frame<S: Serialize>(channel: &S) -> Outbound {
         o.insert("type".into(), "channel:status".into());
     }
     Outbound::Event(v.to_string().into())
+}
+
+/// `{"type":"filters","filters":{…}}`: a streamer's filters, sent after `joined` and on change.
+pub fn filters_frame(filters: &crate::store::filters::Filters) -> Outbound {
+    Outbound::Event(
+        json!({ "type": "filters", "filters": filters })
+            .to_string()
+            .into(),
+    )
+}
+
+/// `{"type":"overlay:hide","id":…}`: take one message off the streamer's overlays.
+pub fn overlay_hide_frame(id: Uuid) -> Outbound {
+    Outbound::Event(
+        json!({ "type": "overlay:hide", "id": id })
+            .to_string()
+            .into(),
+    )
 }
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         pump_stats: Default::default(),
         ws_connections: Default::default(),
         channels: Default::default(),
+        overlay_revoked: tokio::sync::broadcast::channel(64).0,
         shutdown: tokio::sync::watch::channel(false).0,
     }))
 }

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub login_failures: Counter,
     /// Logins refused by the failed-login throttle (429).
     pub login_throttled: Counter,
+    /// Overlay sockets closed for a key that opens nothing (4001).
+    pub overlay_key_refused: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,6 +78,7 @@ impl Metrics {
         let http_requests = Family::<HttpLabels, Counter>::default();
         let login_failures = Counter::default();
         let login_throttled = Counter::default();
+        let overlay_key_refused = Counter::default();
         registry.register(
             "crosschat_pump_batch_size",
             "Messages per non-empty pump cycle",
@@ -116,6 +119,11 @@ impl Metrics {
             "Logins refused by the failed-login throttle (429)",
             login_throttled.clone(),
         );
+        registry.register(
+            "crosschat_overlay_key_refused",
+            "Overlay sockets closed because their key opens no overlay link (4001)",
+            overlay_key_refused.clone(),
+        );
         registry.register_collector(Box::new(LiveCollector { state }));
         Metrics {
             registry,
@@ -126,6 +134,7 @@ impl Metrics {
             http_requests,
             login_failures,
             login_throttled,
+            overlay_key_refused,
         }
     }
 
@@ -161,6 +170,12 @@ pub fn route_template(path: &str) -> &'static str {
         "/api/channels" => "/api/channels",
         p if p.starts_with("/api/channels/") => "/api/channels/{platform}/{channel}",
         "/api/socket" => "/api/socket",
+        "/api/overlay/socket" => "/api/overlay/socket",
+        "/api/overlays" => "/api/overlays",
+        "/api/overlays/hide" => "/api/overlays/hide",
+        p if p.starts_with("/api/overlays/") => "/api/overlays/{id}",
+        "/api/filters" => "/api/filters",
+        "/overlay" => "/overlay",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",

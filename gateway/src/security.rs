@@ -111,7 +111,30 @@ fn origin_matches_host(origin: &str, host: &str) -> bool {
 /// wrong type is a 400 whose sentence names the problem. Use after [`csrf`], which checks the type.
 pub fn json_body<T: DeserializeOwned + Send>(
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(BODY_LIMIT)
+    json_body_up_to(BODY_LIMIT)
+}
+
+/// [`json_body`] with another size limit (for the few bodies that are lists, e.g. filters).
+pub fn json_body_up_to<T: DeserializeOwned + Send>(
+    limit: u64,
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    // Refused as our own error, so that no other route's 405 can hide the 413 when warp combines
+    // the rejections of every route that did not match.
+    warp::header::optional::<u64>("content-length")
+        .and_then(move |length: Option<u64>| async move {
+            match length {
+                Some(n) if n > limit => Err(warp::reject::custom(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The request body is {n} bytes; this route accepts at most {} KiB.",
+                        limit / 1024
+                    ),
+                ))),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::content_length_limit(limit))
         .and(warp::body::bytes())
         .and_then(|bytes: bytes::Bytes| async move {
             serde_json::from_slice::<T>(&bytes).map_err(|e| {

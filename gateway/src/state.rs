@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Linked channels' states and the per-platform sync wake-ups.
     pub channels: crate::channels::Hub,
+    /// The id of every overlay link revoked: overlays connected with it close at once.
+    pub overlay_revoked: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Flipped to `true` when the gateway stops: WebSocket connections send a close frame.
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }

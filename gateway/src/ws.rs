@@ -1,7 +1,14 @@
-//! `GET /api/socket`: the WebSocket a dashboard listens on.
+//! `GET /api/socket`: the WebSocket a dashboard listens on; `GET /api/overlay/socket`: the one an
+//! overlay (OBS browser source) listens on.
 //!
-//! * Authenticated by the session cookie before the upgrade (401 otherwise); a foreign `Origin`
-//!   is refused (403) so another site cannot ride the cookie.
+//! * The dashboard's is authenticated by the session cookie before the upgrade (401 otherwise); a
+//!   foreign `Origin` is refused (403) on both so another site cannot ride the cookie.
+//! * The overlay's needs no cookie: its first frame `{"type":"join","key":…,"since":…?}` carries
+//!   the overlay key (read by the page from its URL fragment, so it is in no request line and no
+//!   log). A wrong key closes with 4001, a revoked one with 4003 "This overlay link was revoked" —
+//!   also when the link is revoked while the overlay is connected. The key opens only its
+//!   streamer's room, read-only; without a join within [`OVERLAY_JOIN_WITHIN`] the socket closes.
+//! * After `joined` both get the streamer's filters (`{"type":"filters",…}`).
 //! * `{"type":"join","streamerId":…,"since":…?}` joins the caller's own room only; with `since`
 //!   the active log's messages after that id are replayed first, then live ones: the connection
 //!   subscribes *before* reading the log and drops live messages the replay already sent, so
@@ -36,6 +43,7 @@ use crate::rooms::{Outbound, OUTBOUND_QUEUE};
 use crate::security::check_origin;
 use crate::state::State;
 use crate::store::logs::{replay_after, select_from_log};
+use crate::store::overlays::KeyLookup;
 use crate::store::Transcript;
 
 /// Largest inbound text frame handled; larger ones get an error frame.
@@ -56,12 +64,21 @@ pub const MAX_CONNECTIONS: usize = 10_000;
 const TOO_SLOW: &str = "you fell too far behind the chat; rejoin with `since` to catch up";
 /// Messages replayed when `since` is not in the active log (e.g. it was archived meanwhile).
 const REPLAY_WITHOUT_ANCHOR: usize = 500;
+/// An overlay socket must join with its key this soon after opening.
+pub const OVERLAY_JOIN_WITHIN: Duration = Duration::from_secs(10);
+/// Close code and reason for an overlay key that opens nothing.
+const KEY_UNKNOWN: (u16, &str) = (
+    4001,
+    "This overlay link is not valid; create a new one in the dashboard",
+);
+/// Close code and reason for a revoked overlay key.
+const KEY_REVOKED: (u16, &str) = (4003, "This overlay link was revoked");
 
 /// The WebSocket route.
 pub fn routes(
     state: State,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    warp::path!("api" / "socket")
+    let dashboard = warp::path!("api" / "socket")
         .and(warp::get())
         .and(warp::header::headers_cloned())
         .and_then(|headers: HeaderMap| async move {
@@ -70,11 +87,22 @@ pub fn routes(
         .untuple_one()
         .and(authed(state.clone()))
         .and(warp::ws())
+        .and(with_state(state.clone()))
+        .and_then(|a: Authed, ws: Ws, state: State| upgrade(Who::Streamer(a.user.id), ws, state));
+    let overlay = warp::path!("api" / "overlay" / "socket")
+        .and(warp::get())
+        .and(warp::header::headers_cloned())
+        .and_then(|headers: HeaderMap| async move {
+            check_origin(&headers).map_err(warp::reject::custom)
+        })
+        .untuple_one()
+        .and(warp::ws())
         .and(with_state(state))
-        .and_then(upgrade)
+        .and_then(|ws: Ws, state: State| upgrade(Who::Overlay(None), ws, state));
+    dashboard.or(overlay).unify()
 }
 
-async fn upgrade(a: Authed, ws: Ws, state: State) -> Result<warp::reply::Response, Rejection> {
+async fn upgrade(who: Who, ws: Ws, state: State) -> Result<warp::reply::Response, Rejection> {
     if state.ws_connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -86,7 +114,7 @@ async fn upgrade(a: Authed, ws: Ws, state: State) -> Result<warp::reply::Respons
     Ok(ws
         .max_message_size(PROTOCOL_LIMIT)
         .max_frame_size(PROTOCOL_LIMIT)
-        .on_upgrade(move |socket| connection(socket, a.user.id, state))
+        .on_upgrade(move |socket| connection(socket, who, state))
         .into_response())
 }
 
@@ -95,7 +123,12 @@ async fn upgrade(a: Authed, ws: Ws, state: State) -> Result<warp::reply::Respons
 enum Inbound {
     #[serde(rename_all = "camelCase")]
     Join {
-        streamer_id: String,
+        /// The dashboard's room (its own id); an overlay may repeat its streamer's id.
+        #[serde(default)]
+        streamer_id: Option<String>,
+        /// An overlay's key.
+        #[serde(default)]
+        key: Option<String>,
         #[serde(default)]
         since: Option<String>,
     },
@@ -123,8 +156,17 @@ enum End {
     Close(u16, &'static str),
 }
 
+/// Who is on the other end.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    /// A logged-in streamer's dashboard: their own room only.
+    Streamer(Uuid),
+    /// An overlay: `None` until it joins with a valid key, then the streamer and the link.
+    Overlay(Option<(Uuid, Uuid)>),
+}
+
 struct Conn {
-    user: Uuid,
+    who: Who,
     state: State,
     sink: futures_util::stream::SplitSink<WebSocket, Message>,
     /// The current subscription: its id and queue.
@@ -135,13 +177,17 @@ struct Conn {
     abuse: u32,
 }
 
-async fn connection(socket: WebSocket, user: Uuid, state: State) {
+async fn connection(socket: WebSocket, who: Who, state: State) {
     state.ws_connections.fetch_add(1, Ordering::Relaxed);
     let _live = Live(state.clone());
     let mut shutdown = state.shutdown.subscribe();
+    // Only overlays listen for revocations (and must join in time).
+    let overlay = matches!(who, Who::Overlay(_));
+    let mut revoked = overlay.then(|| state.overlay_revoked.subscribe());
+    let join_by = overlay.then(|| Instant::now() + OVERLAY_JOIN_WITHIN);
     let (sink, mut stream) = socket.split();
     let mut c = Conn {
-        user,
+        who,
         state: state.clone(),
         sink,
         sub: None,
@@ -167,7 +213,7 @@ async fn connection(socket: WebSocket, user: Uuid, state: State) {
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::debug!(%user, error = %e, "websocket read failed");
+                    tracing::debug!(who = ?c.who, error = %e, "websocket read failed");
                     break End::Close(1009, "that frame was too large or malformed");
                 }
                 None => break End::Gone,
@@ -183,6 +229,14 @@ async fn connection(socket: WebSocket, user: Uuid, state: State) {
             _ = c.kick.notified() => {
                 break End::Close(1013, TOO_SLOW);
             }
+            gone = next_revocation(&mut revoked) => {
+                if c.revoked_by(gone) {
+                    break End::Close(KEY_REVOKED.0, KEY_REVOKED.1);
+                }
+            }
+            _ = until(join_by), if !c.joined_overlay() => {
+                break End::Close(KEY_UNKNOWN.0, "An overlay must send {\"type\":\"join\",\"key\":…} first");
+            }
             _ = ping.tick() => {
                 if last_seen.elapsed() >= SILENCE_LIMIT {
                     break End::Close(1000, "no answer for 90 s");
@@ -194,9 +248,7 @@ async fn connection(socket: WebSocket, user: Uuid, state: State) {
             _ = shutdown.changed() => {}
         }
     };
-    if let Some((id, _)) = c.sub.take() {
-        state.rooms.leave(user, id);
-    }
+    c.leave();
     if let End::Close(code, reason) = end {
         // A slow peer gets as long as any write to take its close frame (behind what it has not
         // read yet); everyone else a second.
@@ -207,7 +259,31 @@ async fn connection(socket: WebSocket, user: Uuid, state: State) {
         };
         let _ = tokio::time::timeout(wait, c.sink.send(Message::close_with(code, reason))).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), c.sink.close()).await;
-        tracing::debug!(%user, code, reason, "websocket closed by the gateway");
+        tracing::debug!(who = ?c.who, code, reason, "websocket closed by the gateway");
+    }
+}
+
+/// The next revoked link id; pending for ever for a dashboard (or once the channel is gone).
+async fn next_revocation(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Uuid>>,
+) -> Result<Uuid, tokio::sync::broadcast::error::RecvError> {
+    match rx {
+        Some(r) => match r.recv().await {
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                *rx = None;
+                std::future::pending().await
+            }
+            other => other,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -219,6 +295,30 @@ async fn next_outbound(sub: &mut Option<(u64, mpsc::Receiver<Outbound>)>) -> Opt
 }
 
 impl Conn {
+    /// The room this connection may be in: the streamer's own, or the overlay key's streamer.
+    fn room(&self) -> Option<Uuid> {
+        match self.who {
+            Who::Streamer(id) => Some(id),
+            Who::Overlay(joined) => joined.map(|(streamer, _)| streamer),
+        }
+    }
+
+    /// An overlay that has joined with a valid key (dashboards count as joined).
+    fn joined_overlay(&self) -> bool {
+        !matches!(self.who, Who::Overlay(None))
+    }
+
+    /// Whether news of a revocation ends this overlay (a missed one is checked in the store).
+    fn revoked_by(&self, news: Result<Uuid, tokio::sync::broadcast::error::RecvError>) -> bool {
+        let Who::Overlay(Some((_, mine))) = self.who else {
+            return false;
+        };
+        match news {
+            Ok(id) => id == mine,
+            Err(_) => self.state.store.overlays().is_revoked(mine),
+        }
+    }
+
     /// Sends one frame, bounded by [`WRITE_TIMEOUT`].
     async fn send(&mut self, msg: Message) -> Result<(), End> {
         // Counted before the write, so a peer that has read the frame always finds it counted.
@@ -305,7 +405,7 @@ impl Conn {
         let cmd: Inbound = match serde_json::from_str(text) {
             Ok(c) => c,
             Err(e) => {
-                let s = format!("That frame is not a command this socket understands ({e}); send {{\"type\":\"join\",\"streamerId\":\"<your id>\",\"since\":\"<message id>\"}} or {{\"type\":\"leave\"}}.");
+                let s = format!("That frame is not a command this socket understands ({e}); send {{\"type\":\"join\",\"streamerId\":\"<your id>\",\"since\":\"<message id>\"}} (an overlay: {{\"type\":\"join\",\"key\":\"<overlay key>\"}}) or {{\"type\":\"leave\"}}.");
                 return self.abuse(&s).await;
             }
         };
@@ -314,25 +414,78 @@ impl Conn {
                 self.leave();
                 self.send(Message::text(r#"{"type":"left"}"#)).await
             }
-            Inbound::Join { streamer_id, since } => self.join(&streamer_id, since.as_deref()).await,
+            Inbound::Join {
+                streamer_id,
+                key,
+                since,
+            } => {
+                let Some(room) = self.admit(streamer_id.as_deref(), key.as_deref()).await? else {
+                    return Ok(());
+                };
+                self.join(room, since.as_deref()).await
+            }
         }
     }
 
     fn leave(&mut self) {
         if let Some((id, _)) = self.sub.take() {
-            self.state.rooms.leave(self.user, id);
+            if let Some(room) = self.room() {
+                self.state.rooms.leave(room, id);
+            }
         }
         self.replayed = None;
     }
 
-    async fn join(&mut self, streamer_id: &str, since: Option<&str>) -> Result<(), End> {
-        if Uuid::parse_str(streamer_id).ok() != Some(self.user) {
-            return self
-                .send(error_frame(
-                    "You can only join your own room: use the id from /api/auth/me as streamerId.",
-                ))
-                .await;
+    /// The room a join may enter: `Ok(None)` after an error frame, `Err` to close (a bad key).
+    async fn admit(
+        &mut self,
+        streamer_id: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Option<Uuid>, End> {
+        let asked = streamer_id.map(|s| Uuid::parse_str(s.trim()).ok());
+        match self.who {
+            Who::Streamer(me) => {
+                if asked != Some(Some(me)) {
+                    self.send(error_frame(
+                        "You can only join your own room: use the id from /api/auth/me as streamerId.",
+                    ))
+                    .await?;
+                    return Ok(None);
+                }
+                Ok(Some(me))
+            }
+            Who::Overlay(_) => {
+                let Some(key) = key else {
+                    self.abuse("An overlay joins with its key: {\"type\":\"join\",\"key\":\"<the key from the overlay link>\"}.")
+                        .await?;
+                    return Ok(None);
+                };
+                let (streamer, overlay) = match self.state.store.overlays().lookup(key.trim()) {
+                    KeyLookup::Valid { streamer, overlay } => (streamer, overlay),
+                    KeyLookup::Revoked => return Err(End::Close(KEY_REVOKED.0, KEY_REVOKED.1)),
+                    KeyLookup::Unknown => {
+                        self.state.metrics.overlay_key_refused.inc();
+                        return Err(End::Close(KEY_UNKNOWN.0, KEY_UNKNOWN.1));
+                    }
+                };
+                if asked.is_some_and(|a| a != Some(streamer)) {
+                    self.send(error_frame(
+                        "This overlay link opens only its own streamer's chat.",
+                    ))
+                    .await?;
+                    return Ok(None);
+                }
+                // Leave a previous room under the previous identity before taking the new one.
+                self.leave();
+                self.who = Who::Overlay(Some((streamer, overlay)));
+                let st = self.state.clone();
+                tokio::task::spawn_blocking(move || st.store.overlays().touch(overlay));
+                Ok(Some(streamer))
+            }
         }
+    }
+
+    async fn join(&mut self, room: Uuid, since: Option<&str>) -> Result<(), End> {
         let since = match since.map(Uuid::parse_str) {
             None => None,
             Some(Ok(id)) => Some(id),
@@ -348,22 +501,22 @@ impl Conn {
         // queue, and the replayed ids let us drop the overlap.
         self.leave();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-        let id = self.state.rooms.join(self.user, tx, self.kick.clone());
+        let id = self.state.rooms.join(room, tx, self.kick.clone());
         self.sub = Some((id, rx));
         self.send(Message::text(
-            json!({ "type": "joined", "streamerId": self.user }).to_string(),
+            json!({ "type": "joined", "streamerId": room }).to_string(),
         ))
         .await?;
+        let filters = crate::frames::filters_frame(&self.state.store.filters().get(room));
+        if let Outbound::Event(f) = filters {
+            self.send(Message::text(&*f)).await?;
+        }
         let Some(since) = since else {
             return Ok(());
         };
         // Stream the replay from the log through a small channel: memory stays bounded however
         // far behind the client is.
-        let path = match self
-            .state
-            .store
-            .transcript_path(self.user, Transcript::Active)
-        {
+        let path = match self.state.store.transcript_path(room, Transcript::Active) {
             Ok(p) => p,
             Err(_) => {
                 return self

@@ -186,3 +186,61 @@ pub async fn next_of_type(ws: &mut Ws, kind: &str, timeout: Duration) -> Option<
         }
     }
 }
+
+impl User {
+    /// PUT a JSON body with the session cookie.
+    pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let mut r = self
+            .agent
+            .put(&format!("{}{path}", self.base))
+            .header("Cookie", &self.cookie)
+            .send_json(&body)
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.body_mut().read_json().unwrap_or(Value::Null),
+        )
+    }
+}
+
+/// Opens an overlay socket (no cookie) on the gateway at `base`.
+pub async fn overlay_socket(base: &str) -> Ws {
+    let url = format!("{}/api/overlay/socket", base.replace("http://", "ws://"));
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("overlay websocket upgrade")
+        .0
+}
+
+/// Opens an overlay socket and sends `join` (the key, and `since` and `streamerId` when given);
+/// returns the socket for the caller to read the answer.
+pub async fn overlay_join(base: &str, key: &str, since: Option<&str>, room: Option<&str>) -> Ws {
+    let mut ws = overlay_socket(base).await;
+    let mut join = json!({ "type": "join", "key": key });
+    if let Some(s) = since {
+        join["since"] = json!(s);
+    }
+    if let Some(r) = room {
+        join["streamerId"] = json!(r);
+    }
+    ws.send(Message::text(join.to_string())).await.unwrap();
+    ws
+}
+
+/// Reads until the server closes the socket: its close code and reason (None when the connection
+/// ended without a close frame or `timeout` passed). Text frames on the way are skipped.
+pub async fn close_of(ws: &mut Ws, timeout: Duration) -> Option<(u16, String)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return Some((u16::from(f.code), f.reason.to_string()))
+            }
+            Ok(Some(Ok(Message::Close(None)))) | Ok(Some(Err(_))) | Ok(None) | Err(_) => {
+                return None
+            }
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}

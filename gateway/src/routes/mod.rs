@@ -3,6 +3,8 @@
 //! * [`auth`]: register, login, logout, me
 //! * [`stream`]: stream control and the session list
 //! * [`channels`]: linked channels (list, link, unlink)
+//! * [`overlays`]: overlay links (make, list, revoke) and "hide on overlay"
+//! * [`filters`]: the streamer's chat filters
 //! * [`messages`]: the active chat log and archived transcripts
 //! * [`producers`]: the simulator's producer routes, forwarded to the ingest sockets
 //! * [`health`]: liveness and readiness
@@ -10,9 +12,11 @@
 
 pub mod auth;
 pub mod channels;
+pub mod filters;
 pub mod health;
 pub mod messages;
 pub mod metrics;
+pub mod overlays;
 pub mod producers;
 pub mod stream;
 
@@ -42,6 +46,10 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .or(messages::routes(state.clone()))
         .unify()
         .or(channels::routes(state.clone()))
+        .unify()
+        .or(overlays::routes(state.clone()))
+        .unify()
+        .or(filters::routes(state.clone()))
         .unify()
         .or(producers::routes(state.clone()))
         .unify()

@@ -6,13 +6,18 @@
 //! | `sessions.json` | login sessions: SHA-256 of the token, user, expiry | the same |
 //! | `chat-history-<userId>.ndjson` | the active chat log | appended, one write per batch, `fdatasync` |
 //! | `archive-<userId>-<sessionId>.ndjson` | a finished session's transcript | rename of the active log |
+//! | `channels.json` | linked platform channels | [`atomic::write_atomic`] |
+//! | `overlays.json` | overlay links: SHA-256 of each key, label, revoked | the same |
+//! | `filters.json` | each streamer's chat filters | the same |
 //! | `.lock` | held (`flock`) while a gateway uses the directory | — |
 //!
 //! Modules: [`atomic`] (crash-safe replace), [`users`], [`sessions`], [`logs`].
 
 pub mod atomic;
 pub mod channels;
+pub mod filters;
 pub mod logs;
+pub mod overlays;
 pub mod sessions;
 pub mod users;
 
@@ -149,6 +154,8 @@ pub struct Store {
     unknown_warned: Mutex<Option<Instant>>,
     unknown_total: AtomicU64,
     channels: channels::ChannelStore,
+    overlays: overlays::OverlayStore,
+    filters: filters::FilterStore,
     /// The `flock` on `.lock`, held for the life of the store.
     _lock: File,
 }
@@ -191,6 +198,11 @@ impl Store {
         let channels_path = dir.join("channels.json");
         let channels =
             channels::ChannelStore::load(&channels_path).map_err(io_at(&channels_path))?;
+        let overlays_path = dir.join("overlays.json");
+        let overlays =
+            overlays::OverlayStore::load(&overlays_path).map_err(io_at(&overlays_path))?;
+        let filters_path = dir.join("filters.json");
+        let filters = filters::FilterStore::load(&filters_path).map_err(io_at(&filters_path))?;
 
         // A crash between renaming the active log and recording the end in users.json leaves the
         // session "active" with its archive present: finish the end now.
@@ -233,6 +245,8 @@ impl Store {
             sessions,
             logs,
             channels,
+            overlays,
+            filters,
             unknown_warned: Mutex::new(None),
             unknown_total: AtomicU64::new(0),
             _lock: lock,
@@ -242,6 +256,16 @@ impl Store {
     /// Linked channels.
     pub fn channels(&self) -> &channels::ChannelStore {
         &self.channels
+    }
+
+    /// Overlay links.
+    pub fn overlays(&self) -> &overlays::OverlayStore {
+        &self.overlays
+    }
+
+    /// Chat filters.
+    pub fn filters(&self) -> &filters::FilterStore {
+        &self.filters
     }
 
     /// The data directory.
