@@ -181,7 +181,7 @@ impl OverlayStore {
             .filter(|r| r.streamer_id == streamer)
             .map(OverlayView::from)
             .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|o| std::cmp::Reverse(o.created_at));
         out
     }
 
