@@ -17,7 +17,8 @@ use rustix::shm;
 
 use crate::error::OpenError;
 use crate::layout::{
-    HeaderPage, Slot, LAYOUT_VERSION, MAGIC, SEGMENT_SIZE, SLOTS_OFFSET, SLOT_COUNT, SLOT_SIZE,
+    offsets, Header, HeaderPage, Slot, LAYOUT_VERSION, MAGIC, SEGMENT_SIZE, SLOTS_OFFSET,
+    SLOT_COUNT, SLOT_SIZE,
 };
 use crate::sys;
 
@@ -83,7 +84,7 @@ impl Segment {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        if size < std::mem::size_of::<crate::layout::Header>() {
+        if size < HEADER_LEN {
             return Err(OpenError::WrongSize {
                 name: name.into(),
                 found: size,
@@ -168,43 +169,24 @@ impl Segment {
     }
 
     fn validate(&self, mapped: usize) -> Result<(), OpenError> {
-        let h = &self.page().header;
-        let version = h.version.load(Relaxed);
-        if version != LAYOUT_VERSION {
-            return Err(OpenError::VersionMismatch {
-                name: self.name.clone(),
-                found: version,
-            });
-        }
-        if mapped < std::mem::size_of::<HeaderPage>() {
-            return Err(OpenError::WrongSize {
-                name: self.name.clone(),
-                found: mapped,
-            });
-        }
-        if h.slot_count != SLOT_COUNT
-            || h.slot_size != SLOT_SIZE
-            || h.segment_size != SEGMENT_SIZE as u64
-        {
-            return Err(OpenError::GeometryMismatch {
-                name: self.name.clone(),
-                slot_count: h.slot_count,
-                slot_size: h.slot_size,
-            });
-        }
-        if mapped != SEGMENT_SIZE {
-            return Err(OpenError::WrongSize {
-                name: self.name.clone(),
-                found: mapped,
-            });
-        }
-        let ours = sys::pid_namespace();
-        if h.pid_ns != 0 && ours != 0 && h.pid_ns != ours {
-            return Err(OpenError::PidNamespaceMismatch {
-                name: self.name.clone(),
-            });
-        }
-        Ok(())
+        check_header(
+            &self.name,
+            &self.header_bytes(),
+            mapped,
+            sys::pid_namespace(),
+        )
+    }
+
+    /// A copy of the header's bytes as the creator left them.
+    fn header_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        // SAFETY: the mapping is at least HEADER_LEN bytes (`open_existing` refuses a smaller
+        // object before mapping it) and `out` is a distinct local array of that length. The
+        // header is written only by the creator before it publishes the magic, which this opener
+        // has loaded with Acquire (`wait_for_magic`), so the bytes are settled; any byte value is
+        // a valid u8.
+        unsafe { std::ptr::copy_nonoverlapping(self.map.as_ptr(), out.as_mut_ptr(), HEADER_LEN) };
+        out
     }
 
     /// The segment's name (e.g. `/crosschat`).
@@ -249,6 +231,76 @@ impl Segment {
     }
 }
 
+/// Bytes of the header [`check_header`] reads: magic, version, geometry, creator, pid namespace.
+pub const HEADER_LEN: usize = std::mem::size_of::<Header>();
+
+/// Validates a segment header the way [`Segment::open_existing`] does, over plain bytes (so it is
+/// tested and fuzzed without a mapping): `header` is the start of the object (at least
+/// [`HEADER_LEN`] bytes, native byte order as mapped), `mapped` the object's size, `our_pid_ns`
+/// this process's pid namespace (0 when unknown). Checks, in order: the magic word (0: never
+/// initialised), the layout version, the size against the header page, the geometry, the size
+/// against the layout, the pid namespace.
+pub fn check_header(
+    name: &str,
+    header: &[u8],
+    mapped: usize,
+    our_pid_ns: u64,
+) -> Result<(), OpenError> {
+    let Some(h) = header.get(..HEADER_LEN) else {
+        return Err(OpenError::WrongSize {
+            name: name.into(),
+            found: header.len(),
+        });
+    };
+    let u32_at = |at: usize| u32::from_ne_bytes(h[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_ne_bytes(h[at..at + 8].try_into().expect("8 bytes"));
+    let magic = u64_at(offsets::MAGIC);
+    if magic == 0 {
+        return Err(OpenError::NotInitialised { name: name.into() });
+    }
+    if magic != MAGIC {
+        return Err(OpenError::BadMagic {
+            name: name.into(),
+            found: magic.to_le_bytes(),
+        });
+    }
+    let version = u32_at(offsets::VERSION);
+    if version != LAYOUT_VERSION {
+        return Err(OpenError::VersionMismatch {
+            name: name.into(),
+            found: version,
+        });
+    }
+    if mapped < std::mem::size_of::<HeaderPage>() {
+        return Err(OpenError::WrongSize {
+            name: name.into(),
+            found: mapped,
+        });
+    }
+    let (slot_count, slot_size) = (u32_at(offsets::SLOT_COUNT), u32_at(offsets::SLOT_SIZE));
+    if slot_count != SLOT_COUNT
+        || slot_size != SLOT_SIZE
+        || u64_at(offsets::SEGMENT_SIZE) != SEGMENT_SIZE as u64
+    {
+        return Err(OpenError::GeometryMismatch {
+            name: name.into(),
+            slot_count,
+            slot_size,
+        });
+    }
+    if mapped != SEGMENT_SIZE {
+        return Err(OpenError::WrongSize {
+            name: name.into(),
+            found: mapped,
+        });
+    }
+    let theirs = u64_at(offsets::PID_NS);
+    if theirs != 0 && our_pid_ns != 0 && theirs != our_pid_ns {
+        return Err(OpenError::PidNamespaceMismatch { name: name.into() });
+    }
+    Ok(())
+}
+
 /// Unlinks the segment. Processes that still map it keep their mapping; new openers create afresh.
 pub fn remove(name: &str) -> Result<(), OpenError> {
     validate_name(name)?;
@@ -266,5 +318,74 @@ pub fn validate_name(name: &str) -> Result<(), OpenError> {
         Ok(())
     } else {
         Err(OpenError::InvalidName { name: name.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header as `initialise` writes it (native byte order), in namespace `ns`.
+    fn header(ns: u64) -> Vec<u8> {
+        let mut h = vec![0u8; HEADER_LEN];
+        let mut put = |at: usize, b: &[u8]| h[at..at + b.len()].copy_from_slice(b);
+        put(offsets::MAGIC, &MAGIC.to_ne_bytes());
+        put(offsets::VERSION, &LAYOUT_VERSION.to_ne_bytes());
+        put(offsets::SLOT_COUNT, &SLOT_COUNT.to_ne_bytes());
+        put(offsets::SLOT_SIZE, &SLOT_SIZE.to_ne_bytes());
+        put(offsets::SEGMENT_SIZE, &(SEGMENT_SIZE as u64).to_ne_bytes());
+        put(offsets::PID_NS, &ns.to_ne_bytes());
+        h
+    }
+
+    #[test]
+    fn check_header_accepts_our_layout_and_names_the_first_broken_rule() {
+        assert!(check_header("/t", &header(7), SEGMENT_SIZE, 7).is_ok());
+        assert!(
+            check_header("/t", &header(0), SEGMENT_SIZE, 7).is_ok(),
+            "unknown namespace"
+        );
+        let err = |h: &[u8], mapped, ns| check_header("/t", h, mapped, ns).unwrap_err();
+        assert!(matches!(
+            err(&header(7)[..HEADER_LEN - 1], SEGMENT_SIZE, 7),
+            OpenError::WrongSize { found: 63, .. }
+        ));
+        assert!(matches!(
+            err(&[0; HEADER_LEN], SEGMENT_SIZE, 7),
+            OpenError::NotInitialised { .. }
+        ));
+        let mut h = header(7);
+        h[..8].copy_from_slice(b"NOTOURS!");
+        assert!(matches!(
+            err(&h, SEGMENT_SIZE, 7),
+            OpenError::BadMagic { found, .. } if &found == b"NOTOURS!"
+        ));
+        let mut h = header(7);
+        h[offsets::VERSION..][..4].copy_from_slice(&2u32.to_ne_bytes());
+        assert!(matches!(
+            err(&h, 1, 7),
+            OpenError::VersionMismatch { found: 2, .. }
+        ));
+        assert!(matches!(
+            err(&header(7), 4095, 7),
+            OpenError::WrongSize { found: 4095, .. }
+        ));
+        let mut h = header(7);
+        h[offsets::SLOT_COUNT..][..4].copy_from_slice(&128u32.to_ne_bytes());
+        assert!(matches!(
+            err(&h, SEGMENT_SIZE, 7),
+            OpenError::GeometryMismatch {
+                slot_count: 128,
+                ..
+            }
+        ));
+        assert!(matches!(
+            err(&header(7), SEGMENT_SIZE + 1, 7),
+            OpenError::WrongSize { .. }
+        ));
+        assert!(matches!(
+            err(&header(7), SEGMENT_SIZE, 8),
+            OpenError::PidNamespaceMismatch { .. }
+        ));
     }
 }
