@@ -48,6 +48,75 @@ struct PusherError<'a> {
     message: Option<Cow<'a, str>>,
 }
 
+/// One Pusher frame, decoded: what the session acts on.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// `pusher:connection_established`, with the server's `activity_timeout` (s) when it gives one.
+    Established {
+        /// Idle seconds after which the client should ping.
+        activity_timeout: Option<u64>,
+    },
+    /// `pusher:ping`: answer `pusher:pong`.
+    Ping,
+    /// `pusher:pong`.
+    Pong,
+    /// `pusher_internal:subscription_succeeded`: the chatroom of its feed, when it names one.
+    Subscribed {
+        /// The chatroom id.
+        chatroom: Option<u64>,
+    },
+    /// `pusher:error`: its code, and its message without control characters, at most 80 of them.
+    Error {
+        /// The code (see [`classify`]).
+        code: Option<u32>,
+        /// The message.
+        message: String,
+    },
+    /// Anything else: an `App\Events\*` event of a feed.
+    Event {
+        /// The feed (`chatrooms.<id>.v2`), empty when the frame names none.
+        feed: Cow<'a, str>,
+        /// The event.
+        event: AppEvent<'a>,
+    },
+}
+
+/// Decodes one text frame (the session does nothing else with the bytes; fuzzing calls it too).
+pub fn decode(text: &str) -> Result<Incoming<'_>, serde_json::Error> {
+    let f: Frame = serde_json::from_str(text)?;
+    Ok(match f.event.as_ref() {
+        "pusher:connection_established" => Incoming::Established {
+            activity_timeout: parse_data::<Established>(&f.data).and_then(|e| e.activity_timeout),
+        },
+        "pusher:ping" => Incoming::Ping,
+        "pusher:pong" => Incoming::Pong,
+        "pusher_internal:subscription_succeeded" => Incoming::Subscribed {
+            chatroom: f.channel.as_deref().and_then(chatroom_of),
+        },
+        "pusher:error" => {
+            let e = parse_data::<PusherError>(&f.data);
+            Incoming::Error {
+                code: e.as_ref().and_then(|e| e.code),
+                message: e
+                    .as_ref()
+                    .and_then(|e| e.message.as_deref())
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(80)
+                    .collect(),
+            }
+        }
+        _ => Incoming::Event {
+            feed: f.channel.unwrap_or_default(),
+            event: AppEvent {
+                event: f.event,
+                data: f.data,
+            },
+        },
+    })
+}
+
 /// What a Pusher error or close code asks for.
 pub fn classify(code: u32, why: String) -> End {
     match code {
@@ -120,44 +189,40 @@ pub async fn session(
                     parse_error(ctx, "an oversized frame");
                     continue;
                 }
-                let f: Frame = match serde_json::from_str(text.as_str()) {
+                let f = match decode(text.as_str()) {
                     Ok(f) => f,
                     Err(e) => { parse_error(ctx, &format!("a frame that does not parse ({e})")); continue; }
                 };
-                match f.event.as_ref() {
-                    "pusher:connection_established" => {
+                match f {
+                    Incoming::Established { activity_timeout } => {
                         established = true;
                         backoff.connected();
                         if t.silence.is_none() {
-                            let secs = parse_data::<Established>(&f.data).and_then(|e| e.activity_timeout).unwrap_or(120);
+                            let secs = activity_timeout.unwrap_or(120);
                             idle = Duration::from_secs(secs.clamp(5, 600));
                         }
                         limit = idle;
                         let current = resolved.borrow().clone();
                         if let Err(e) = sync(ctx, t, &mut ws, &mut subs, &current).await { return e; }
                     }
-                    "pusher:ping" => {
+                    Incoming::Ping => {
                         if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:pong", "data": {}})).await { return e; }
                     }
-                    "pusher:pong" => {}
-                    "pusher_internal:subscription_succeeded" => {
-                        if let Some(slug) = f.channel.as_deref().and_then(chatroom_of).and_then(|c| subs.confirm(c)) {
+                    Incoming::Pong => {}
+                    Incoming::Subscribed { chatroom } => {
+                        if let Some(slug) = chatroom.and_then(|c| subs.confirm(c)) {
                             ctx.status.set(&slug, ChannelState::Live, "reading chat");
                         }
                     }
-                    "pusher:error" => {
-                        let e = parse_data::<PusherError>(&f.data);
-                        let code = e.as_ref().and_then(|e| e.code);
-                        let msg: String = e.as_ref().and_then(|e| e.message.as_deref()).unwrap_or("").chars().filter(|c| !c.is_control()).take(80).collect();
+                    Incoming::Error { code, message: msg } => {
                         match code {
                             Some(code) => return classify(code, format!("Kick's Pusher feed sent error {code} ({msg})")),
                             None => tracing::warn!(platform = "kick", "Pusher error without a code: {msg}"),
                         }
                     }
-                    _ => {
-                        let feed = f.channel.as_deref().unwrap_or("");
-                        match subs.slug_of(feed).map(str::to_owned) {
-                            Some(slug) => deliver(ctx, &slug, &AppEvent { event: f.event, data: f.data }).await,
+                    Incoming::Event { feed, event } => {
+                        match subs.slug_of(&feed).map(str::to_owned) {
+                            Some(slug) => deliver(ctx, &slug, &event).await,
                             None => { ctx.metrics.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
                         }
                     }
