@@ -14,7 +14,8 @@
 //! - [`writer`]: the dedicated thread that enqueues batches (lock retries, ring-full wait);
 //! - [`socket`]: claiming, binding and removing `<runtime-dir>/ingest-<platform>.sock`;
 //! - [`reply`]: reply line encoding;
-//! - [`stats`]: reply counters, the `--stdin` summary and the once-a-second refusal warning.
+//! - [`stats`]: reply counters, the `--stdin` summary and the once-a-second refusal warning;
+//! - `fuzzing` (hidden): the property checks the fuzz targets and their corpus replay share.
 //!
 //! `main` parses flags, sets up logging and calls [`run_socket`] or [`run_stdin`] with a shutdown
 //! future (SIGTERM/SIGINT); tests call them in-process too.
@@ -25,6 +26,8 @@ pub mod config;
 pub mod conn;
 pub mod connectors;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod normalize;
 pub mod reply;
 pub mod request;

@@ -25,6 +25,7 @@
 //! - [`event`]: what a slot carries: a message or a moderation event ([`SlotEvent`]);
 //! - [`snapshot`]: the operator view printed by `crosschat-shm inspect`;
 //! - [`error`]: typed errors whose messages say what to do;
+//! - `fuzzing` (hidden): the property checks the fuzz targets and their corpus replay share;
 //! - `sys`: futex, pid liveness and clock helpers over `rustix`.
 //!
 //! Crash consistency: every ring state change is one atomic store (a writer's `tail` publish, the
@@ -35,6 +36,8 @@
 
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod layout;
 pub mod lock;
 pub mod message;

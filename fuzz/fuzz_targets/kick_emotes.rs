@@ -1,0 +1,4 @@
+#![no_main]
+//! The `kick_emotes` check of `ingest::fuzzing` (its doc says what input it takes and what it asserts).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ingest::fuzzing::kick_emotes(data));

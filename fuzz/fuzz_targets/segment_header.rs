@@ -1,0 +1,4 @@
+#![no_main]
+//! The `segment_header` check of `shm_layout::fuzzing` (its doc says what input it takes and what it asserts).
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| shm_layout::fuzzing::segment_header(data));
