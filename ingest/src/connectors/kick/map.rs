@@ -542,7 +542,10 @@ fn push_plain(out: &mut String, s: &str) -> u32 {
     n
 }
 
-/// `<digits>:<name>]…` → (id, name, bytes used). The name is 1–100 characters without `]`.
+/// `<digits>:<name>]…` → (id, name, bytes used). The name is 1–100 bytes without `[`, control
+/// characters or white space: Kick's emote names are single words, and a name with white space
+/// at either end would be cut by the trim of the text, leaving its range outside the text (or,
+/// at the start, a range that cannot move left: the subtraction overflowed).
 fn parse_emote(tail: &str) -> Option<(&str, &str, usize)> {
     let colon = tail.find(':')?;
     let id = &tail[..colon];
@@ -552,7 +555,12 @@ fn parse_emote(tail: &str) -> Option<(&str, &str, usize)> {
     let after = &tail[colon + 1..];
     let close = after.find(']')?;
     let name = &after[..close];
-    if name.is_empty() || name.len() > 100 || name.chars().any(|c| c.is_control() || c == '[') {
+    if name.is_empty()
+        || name.len() > 100
+        || name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '[')
+    {
         return None;
     }
     Some((id, name, colon + 1 + close + 1))
@@ -583,6 +591,29 @@ mod tests {
         assert_eq!(t, "[emote:x:y] Z [emote:9:");
         assert_eq!(e.len(), 1);
         assert_eq!(code_point_slice(&t, e[0].start, e[0].end), Some("Z"));
+    }
+
+    #[test]
+    fn emote_names_with_white_space_stay_text() {
+        // Fuzzing (kick_emotes, kick_event): a blank name at the end left its range outside the
+        // trimmed text; at the start, moving the ranges left by the trimmed blanks overflowed.
+        for content in [
+            "[emote:37226:KEKW] hi [emote:1: ]",
+            "[emote:3989851: sho]w you",
+        ] {
+            let (t, e) = render_emotes(content);
+            for em in &e {
+                assert_eq!(
+                    code_point_slice(&t, em.start, em.end),
+                    Some(em.name.as_str()),
+                    "{content:?}"
+                );
+            }
+        }
+        let (t, e) = render_emotes("[emote:3989851: sho]w you");
+        assert_eq!((t.as_str(), e.len()), ("[emote:3989851: sho]w you", 0));
+        let (t, e) = render_emotes("[emote:37226:KEKW] hi [emote:1: ]");
+        assert_eq!((t.as_str(), e.len()), ("KEKW hi [emote:1: ]", 1));
     }
 
     #[test]
