@@ -149,7 +149,8 @@ impl Sink {
 pub fn sanitise(m: &mut ChatMessage) -> bool {
     clean_in_place(&mut m.user);
     if m.user.is_empty() {
-        m.user = m.user_id.clone().unwrap_or_default();
+        // The fallback is platform input too: cleaned like the name it stands in for.
+        m.user = clean(m.user_id.as_deref().unwrap_or("")).into_owned();
     }
     cut(&mut m.user, MAX_USER_CHARS);
     if m.user.is_empty() {
@@ -249,6 +250,14 @@ mod tests {
         assert!(sanitise(&mut m));
         assert_eq!(m.text, "ann subscribed");
         assert!(!sanitise(&mut msg("ann", "\u{1} ")));
+        // Fuzzing (twitch_irc): the fallback to the user id kept its control characters.
+        let mut m = msg("\u{1}", "hi");
+        m.user_id = Some(" 86\u{0}08\u{1b}28 ".into());
+        assert!(sanitise(&mut m));
+        assert_eq!(m.user, "860828");
+        let mut m = msg("", "hi");
+        m.user_id = Some("\u{0}".into());
+        assert!(!sanitise(&mut m), "nothing left to name the author");
     }
 
     #[test]
