@@ -5,7 +5,7 @@
 // SAFETY: channel names and sentences come from the server and reach the page via textContent.
 
 import { api } from './api.js';
-import { el, PLATFORMS, platformMark, platformSlug } from './feed.js';
+import { el, PLATFORMS, platformMark, platformSlug } from './message.js';
 import { formatTime } from './format.js';
 
 const $ = (id) => document.getElementById(id);

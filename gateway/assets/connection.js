@@ -1,5 +1,8 @@
-// The dashboard's WebSocket to /api/socket: connect, report state, reconnect with exponential
-// backoff and jitter (1 s doubling to 30 s, at most 10 tries), then give up until "Retry".
+// A live-feed WebSocket (the dashboard's /api/socket, the overlay's /api/overlay/socket): connect,
+// report state, reconnect with exponential backoff and jitter (1 s doubling to 30 s, at most 10
+// tries by default, then give up until "Retry"; the overlay, which nobody can click, tries for
+// ever). A close with one of the caller's final codes (the overlay's "link not valid / revoked")
+// ends it for good.
 //
 // What to send on open (the join with `since`) is the caller's business: it knows the last id.
 
@@ -26,14 +29,20 @@ export function backoffDelay(attempt) {
  *   {kind: 'live'}
  *   {kind: 'reconnecting', attempt, max, retryAt}   (retryAt: Date.now() ms of the next try)
  *   {kind: 'failed', reason}
+ *   {kind: 'ended', code, reason}                  (closed with a final code: no more tries)
  */
 export class Connection {
   /**
    * @param {{url: string, onOpen: (ws: WebSocket) => void, onFrame: (data: any) => void,
-   *          onState: (state: object) => void, onClosed?: (ev: CloseEvent) => void}} opts
+   *          onState: (state: object) => void, onClosed?: (ev: {code: number, reason: string}) => void,
+   *          maxTries?: number, finalCodes?: number[]}} opts
+   *   maxTries: reconnect tries before giving up (Infinity: never give up)
+   *   finalCodes: close codes after which it stops for good (state 'ended' with the server's reason)
    */
-  constructor({ url, onOpen, onFrame, onState, onClosed }) {
+  constructor({ url, onOpen, onFrame, onState, onClosed, maxTries = MAX_TRIES, finalCodes = [] }) {
     this.url = url;
+    this.maxTries = maxTries;
+    this.finalCodes = finalCodes;
     this.onOpen = onOpen;
     this.onFrame = onFrame;
     this.onState = onState;
@@ -124,24 +133,30 @@ export class Connection {
       this.onFrame(data);
     });
     let ended = false;
-    const end = (code) => {
+    const end = (code, reason = '') => {
       if (ended || this.ws !== ws) return;
       ended = true;
       this.ws = null;
       clearTimeout(this.connectTimer);
       clearTimeout(this.healthyTimer);
       if (this.stopped) return;
-      this.onClosed({ code });
+      if (this.finalCodes.includes(code)) {
+        this.stopped = true;
+        clearTimeout(this.timer);
+        this.setState({ kind: 'ended', code, reason });
+        return;
+      }
+      this.onClosed({ code, reason });
       if (this.stopped) return;
       if (code === CLOSE_TRY_AGAIN_LATER) {
         // Too slow, not broken: rejoin right away (with `since`) without spending a try.
-        this.setState({ kind: 'reconnecting', attempt: 1, max: MAX_TRIES, retryAt: Date.now() + 250 });
+        this.setState({ kind: 'reconnecting', attempt: 1, max: this.maxTries, retryAt: Date.now() + 250 });
         this.timer = setTimeout(() => this.open(), 250);
         return;
       }
       this.scheduleReconnect();
     };
-    ws.addEventListener('close', (ev) => end(ev.code));
+    ws.addEventListener('close', (ev) => end(ev.code, ev.reason));
     clearTimeout(this.connectTimer);
     this.connectTimer = setTimeout(() => {
       if (ws.readyState === WebSocket.OPEN) return;
@@ -159,15 +174,15 @@ export class Connection {
 
   scheduleReconnect() {
     this.attempt += 1;
-    if (this.attempt > MAX_TRIES) {
+    if (this.attempt > this.maxTries) {
       this.setState({
         kind: 'failed',
-        reason: `Could not reach the live feed after ${MAX_TRIES} tries.`,
+        reason: `Could not reach the live feed after ${this.maxTries} tries.`,
       });
       return;
     }
     const delay = backoffDelay(this.attempt);
-    this.setState({ kind: 'reconnecting', attempt: this.attempt, max: MAX_TRIES, retryAt: Date.now() + delay });
+    this.setState({ kind: 'reconnecting', attempt: this.attempt, max: this.maxTries, retryAt: Date.now() + delay });
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.open(), delay);
   }

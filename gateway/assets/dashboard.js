@@ -1,5 +1,5 @@
-// The dashboard: live feed over the WebSocket, connection state, stream controls, history and the
-// simulator. Without a session it sends the browser to /login (checked here, client-side, through
+// The dashboard: live feed over the WebSocket, connection state, stream controls, history, the
+// simulator and the Channels, Overlay and Filters panels. Without a session it sends the browser to /login (checked here, client-side, through
 // GET /api/auth/me).
 
 import { api, ApiError, currentUser, withRetryHint } from './api.js';
@@ -9,6 +9,9 @@ import { formatDateTime, formatDuration, formatTime, plural, toDate } from './fo
 import { isActive, messagesFrom, renderSessions, sessionsFrom, showTranscript } from './history.js';
 import { initSimulator } from './simulator.js';
 import { channelStatus, initChannels } from './channels.js';
+import { applyFiltersFrame, initFilters, onFiltersChange } from './filters.js';
+import { initOverlays } from './overlays.js';
+import { decorateLine, overlayHidden } from './feed-marks.js';
 import { alertInPage, showAccount } from './topbar.js';
 
 const $ = (id) => document.getElementById(id);
@@ -272,6 +275,12 @@ function onFrame(frame) {
     case 'channel:status':
       channelStatus(frame);
       break;
+    case 'filters':
+      applyFiltersFrame(frame);
+      break;
+    case 'overlay:hide':
+      overlayHidden(frame.id, feed.line(frame.id));
+      break;
     case 'error':
       showSocketNotice(typeof frame.error === 'string' ? frame.error : 'The live feed reported an error.');
       break;
@@ -349,9 +358,14 @@ async function main() {
   }
   showAccount(me);
 
-  feed = new Feed($('feed'), { pill: $('new-pill'), empty: $('feed-empty'), onChange: renderCount });
+  feed = new Feed($('feed'), {
+    pill: $('new-pill'), empty: $('feed-empty'), onChange: renderCount, decorate: decorateLine,
+  });
   initSimulator();
   initChannels();
+  initOverlays();
+  initFilters();
+  onFiltersChange(() => feed.restyle());
   $('hide-deleted').addEventListener('change', (ev) => {
     document.body.classList.toggle('hide-deleted', ev.target.checked);
   });

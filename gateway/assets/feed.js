@@ -1,169 +1,7 @@
-// Rendering chat messages and keeping the live feed: ordered, deduplicated by id, bounded in size,
-// auto-scrolling only while the reader is at the bottom.
-//
-// SAFETY: message fields are untrusted. They only ever reach the page through textContent and
-// createElement, and a colour only through element.style.color after a strict #rrggbb check.
+// The live feed: ordered, deduplicated by id, bounded in size, auto-scrolling only while the reader
+// is at the bottom. One line is rendered by message.js.
 
-import { formatTime, toDate } from './format.js';
-
-// The UI's one list of platforms (name, mark, emote image URL); colours are in app.css by slug.
-export const PLATFORMS = {
-  twitch: { name: 'Twitch', mark: 'T', emote: (id) => `https://static-cdn.jtvnw.net/emoticons/v2/${encodeURIComponent(id)}/default/dark/1.0` },
-  youtube: { name: 'YouTube', mark: 'YT', emote: null },
-  kick: { name: 'Kick', mark: 'K', emote: (id) => `https://files.kick.com/emotes/${encodeURIComponent(id)}/fullsize` },
-};
-
-/** Badge names the UI shows as marks (others are ignored), with their label and title. */
-const BADGES = {
-  broadcaster: ['★', 'Broadcaster'],
-  owner: ['★', 'Channel owner'],
-  moderator: ['MOD', 'Moderator'],
-  vip: ['VIP', 'VIP'],
-  subscriber: ['SUB', 'Subscriber'],
-  founder: ['FND', 'Founder'],
-  member: ['MEM', 'Member'],
-  verified: ['✓', 'Verified'],
-  og: ['OG', 'OG'],
-};
-
-/** Splits the text into plain runs and emotes (code-point ranges, validated again here). */
-function textWithEmotes(m, slug) {
-  const text = String(m.text ?? '');
-  const span = el('span', 'text');
-  const emotes = Array.isArray(m.emotes) ? m.emotes : [];
-  const cps = Array.from(text);
-  const image = slug && PLATFORMS[slug] ? PLATFORMS[slug].emote : null;
-  let at = 0;
-  for (const e of [...emotes].sort((a, b) => a.start - b.start)) {
-    const start = Number(e.start);
-    const end = Number(e.end);
-    if (!Number.isInteger(start) || !Number.isInteger(end) || start < at || end <= start || end > cps.length) continue;
-    if (start > at) span.append(document.createTextNode(cps.slice(at, start).join('')));
-    const name = cps.slice(start, end).join('');
-    if (image) {
-      const img = document.createElement('img');
-      img.className = 'emote';
-      img.alt = name;
-      img.title = name;
-      img.loading = 'lazy';
-      img.decoding = 'async';
-      // Offline or blocked: the emote's name stays readable in its place.
-      img.addEventListener('error', () => img.replaceWith(el('span', 'emote-fallback', name)), { once: true });
-      img.src = image(String(e.id));
-      span.append(img);
-    } else {
-      span.append(el('span', 'emote-fallback', name));
-    }
-    at = end;
-  }
-  if (at < cps.length) span.append(document.createTextNode(cps.slice(at).join('')));
-  return span;
-}
-
-/** The slug (`twitch`) for a platform as messages spell it (`Twitch`, `YouTube`, `Kick`). */
-export function platformSlug(platform) {
-  const slug = String(platform || '').toLowerCase();
-  return Object.hasOwn(PLATFORMS, slug) ? slug : null;
-}
-
-const COLOUR = /^#[0-9a-f]{6}$/;
-
-/** The colour if it is exactly lower-case #rrggbb (what the ingest validates), else null. */
-export function safeColour(value) {
-  return typeof value === 'string' && COLOUR.test(value) ? value : null;
-}
-
-function luminance(hex) {
-  const channel = (i) => {
-    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
-    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
-  };
-  return 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
-}
-
-/** An element with a class and text (never HTML). */
-export function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-/** The platform mark: a letter badge (readable without colour) named for assistive technology. */
-export function platformMark(slug) {
-  const p = PLATFORMS[slug];
-  const mark = el('span', `plat plat-${slug || 'unknown'}`, p ? p.mark : '?');
-  const name = p ? p.name : 'Unknown platform';
-  mark.title = name;
-  mark.setAttribute('role', 'img');
-  mark.setAttribute('aria-label', name);
-  return mark;
-}
-
-/**
- * One message line: time, platform mark, badges, user name in their colour, text.
- * @param {object} m a normalised ChatMessage
- */
-export function renderMessage(m) {
-  const slug = platformSlug(m.platform);
-  const li = el('li', 'msg');
-  li.dataset.id = String(m.id);
-  if (slug) li.dataset.platform = slug;
-
-  const date = toDate(m.timestamp);
-  const time = el('time', 'ts', formatTime(m.timestamp));
-  if (date) {
-    time.dateTime = date.toISOString();
-    time.title = date.toLocaleString();
-  }
-  li.append(time, platformMark(slug));
-
-  const kind = ['chat', 'action', 'paid', 'membership', 'system'].includes(m.kind) ? m.kind : 'chat';
-  li.classList.add(`kind-${kind}`);
-  if (m.channel) li.dataset.channel = String(m.channel);
-  if (m.userId) li.dataset.userId = String(m.userId);
-  const body = el('span', 'body');
-  if (m.replyTo && typeof m.replyTo === 'object') {
-    body.append(el('span', 'reply', `↪ @${String(m.replyTo.user ?? '')}: ${String(m.replyTo.text ?? '')}`));
-  }
-  if ((kind === 'membership' || kind === 'system') && m.systemText) {
-    body.append(el('span', 'system-text', String(m.systemText)));
-  }
-  if (kind === 'paid' && m.amount && typeof m.amount === 'object') {
-    body.append(el('span', 'amount', String(m.amount.display ?? `${m.amount.value} ${m.amount.currency}`)));
-  }
-  const names = Array.isArray(m.badges) && m.badges.length > 0
-    ? m.badges.map(String)
-    : [['isVip', 'vip'], ['isMod', 'moderator'], ['isSub', 'subscriber']].filter(([f]) => m[f] === true).map(([, n]) => n);
-  if (m.isOwner === true && !names.includes('broadcaster') && !names.includes('owner')) names.unshift('broadcaster');
-  for (const name of names) {
-    if (!Object.hasOwn(BADGES, name)) continue;
-    const [label, title] = BADGES[name];
-    const badge = el('span', `badge badge-${name === 'moderator' ? 'mod' : name === 'subscriber' ? 'sub' : name}`, label);
-    badge.title = title;
-    badge.setAttribute('aria-label', title);
-    body.append(badge);
-  }
-  const user = el('span', 'user', String(m.user ?? ''));
-  const colour = safeColour(m.color);
-  if (colour) {
-    user.style.color = colour;
-    // Keep very dark names readable on the dark theme without changing their colour.
-    if (luminance(colour) < 0.04) user.classList.add('low-contrast');
-  }
-  body.append(user, el('span', 'sep', kind === 'action' ? '' : ':'), textWithEmotes(m, slug));
-  if (kind === 'action') body.classList.add('action');
-  li.append(body);
-  if (m.deleted === true) markDeleted(li);
-  return li;
-}
-
-/** Greys a line and strikes it through, saying why. */
-export function markDeleted(li) {
-  if (li.classList.contains('deleted')) return;
-  li.classList.add('deleted');
-  (li.querySelector('.body') || li).append(el('span', 'deleted-note', 'deleted by a moderator'));
-}
+import { el, markDeleted, moderationHits, renderMessage } from './message.js';
 
 function minutes(ms) {
   const m = Math.round(ms / 60000);
@@ -183,15 +21,18 @@ const STICKY_PX = 48;
 export class Feed {
   /**
    * @param {HTMLOListElement} list
-   * @param {{pill: HTMLButtonElement, empty: HTMLElement, onChange?: (feed: Feed) => void, limit?: number}} opts
+   * @param {{pill: HTMLButtonElement, empty: HTMLElement, onChange?: (feed: Feed) => void, limit?: number,
+   *          decorate?: (node: HTMLLIElement, m: object) => void}} opts
+   *   decorate: called for each new line (and again through restyle()): filter marks, actions
    */
-  constructor(list, { pill, empty, onChange, limit = 1000 }) {
+  constructor(list, { pill, empty, onChange, limit = 1000, decorate }) {
     this.list = list;
     this.pill = pill;
     this.empty = empty;
     this.onChange = onChange || (() => {});
+    this.decorate = decorate || (() => {});
     this.limit = limit;
-    /** @type {{id: string, ts: number, node: HTMLLIElement}[]} */
+    /** @type {{id: string, ts: number, node: HTMLLIElement, m: object}[]} */
     this.items = [];
     /** Recently seen ids (also of lines already dropped from the page), oldest first. */
     this.seen = new Set();
@@ -253,6 +94,7 @@ export class Feed {
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value);
       const node = renderMessage(m);
       if (this.deleted.has(id)) markDeleted(node);
+      this.decorate(node, m);
       if (fresh) node.classList.add('fresh');
       const ts = Number(m.timestamp) || 0;
       // Usually appends; walks back only past messages with a later timestamp.
@@ -260,7 +102,7 @@ export class Feed {
       while (i > 0 && this.items[i - 1].ts > ts) i--;
       const before = this.items[i] ? this.items[i].node : null;
       this.list.insertBefore(node, before);
-      this.items.splice(i, 0, { id, ts, node });
+      this.items.splice(i, 0, { id, ts, node, m });
       added++;
     }
     if (added === 0) return 0;
@@ -283,24 +125,16 @@ export class Feed {
    * greys the channel's earlier lines. Transcripts keep every line: this only marks them.
    */
   moderate(frame) {
-    const plat = platformSlug(frame.platform);
-    const channel = String(frame.channel ?? '');
     const at = Number(frame.at) || Date.now();
     if (frame.type === 'chat:delete') {
-      for (const id of Array.isArray(frame.ids) ? frame.ids : []) {
-        this.deleted.add(String(id));
-        const item = this.items.find((i) => i.id === String(id));
-        if (item) markDeleted(item.node);
-      }
-      return;
+      for (const id of Array.isArray(frame.ids) ? frame.ids : []) this.deleted.add(String(id));
     }
-    const hit = (i) => i.node.dataset.platform === plat
-      && (i.node.dataset.channel ?? '') === channel
-      && i.ts <= at
-      && (frame.type === 'chat:clear' || i.node.dataset.userId === String(frame.userId ?? ''));
+    const hits = moderationHits(frame);
+    const hit = (i) => hits(i.node, i.ts);
     const lines = this.items.filter(hit);
     for (const i of lines) markDeleted(i.node);
     if (frame.type === 'chat:clear_user' && lines.length > 0) {
+      const plat = lines[0].node.dataset.platform;
       for (const i of lines) i.node.classList.add('cleared');
       const why = frame.until ? `timeout ${minutes(Number(frame.until) - at)}` : 'banned';
       const note = el('li', 'msg cleared-note',
@@ -309,6 +143,17 @@ export class Feed {
       const last = lines[lines.length - 1].node;
       last.after(note);
     }
+  }
+
+  /** Calls `fn(node, message)` for every line in the page (e.g. after the filters changed). */
+  restyle(fn = this.decorate) {
+    for (const i of this.items) fn(i.node, i.m);
+  }
+
+  /** The line of a message id, if it is in the page. */
+  line(id) {
+    const item = this.items.find((i) => i.id === String(id));
+    return item ? item.node : null;
   }
 
   clear() {

@@ -2,7 +2,7 @@
 // the same style as the live feed.
 
 import { api } from './api.js';
-import { renderMessage } from './feed.js';
+import { renderMessage } from './message.js';
 import { formatDateTime, formatDuration, plural, toDate } from './format.js';
 
 /** A session still running has no end. */

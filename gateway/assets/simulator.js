@@ -2,7 +2,7 @@
 // its own username, badges and colour; a successful send clears only the message text.
 
 import { api, withRetryHint } from './api.js';
-import { PLATFORMS, renderMessage, safeColour } from './feed.js';
+import { PLATFORMS, renderMessage, safeColour } from './message.js';
 
 const USER_MAX = 64;
 const TEXT_MAX = 1000;

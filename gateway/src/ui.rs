@@ -1,9 +1,11 @@
-//! The web UI: four pages and their assets, embedded in the binary so that one file deploys.
+//! The web UI: five pages and their assets, embedded in the binary so that one file deploys.
 //!
-//! Routes: `GET /` (landing), `/register`, `/login`, `/dashboard`, and `/assets/<file>` for the
-//! stylesheet, the ES modules and the icon. Everything is plain HTML/CSS/JS with no build step and
-//! nothing loaded from another origin, so the pages work offline and under the gateway's strict CSP
-//! (no inline scripts or style attributes anywhere in `assets/`; a test below checks that).
+//! Routes: `GET /` (landing), `/register`, `/login`, `/dashboard`, `/overlay` (the OBS browser
+//! source, which reads its key from the URL fragment, so the key never reaches this server in a
+//! request line) and `/assets/<file>` for the stylesheets, the ES modules and the icon.
+//! Everything is plain HTML/CSS/JS with no build step and nothing loaded from another origin, so
+//! the pages work offline and under the gateway's strict CSP (no inline scripts or style
+//! attributes anywhere in `assets/`; a test below checks that).
 //!
 //! Caching: every response carries `Cache-Control: no-cache` and an `ETag` (a hash of the bytes
 //! computed at compile time), so a browser revalidates each load and gets a body-less 304 while the
@@ -68,6 +70,7 @@ macro_rules! asset {
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// Every file the UI serves. Pages are looked up by name too, never by a path from the request.
 static ASSETS: &[Asset] = &[
@@ -75,7 +78,10 @@ static ASSETS: &[Asset] = &[
     asset!("register.html", HTML),
     asset!("login.html", HTML),
     asset!("dashboard.html", HTML),
-    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("overlay.html", HTML),
+    asset!("app.css", CSS),
+    asset!("chat.css", CSS),
+    asset!("overlay.css", CSS),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("api.js", JS),
     asset!("channels.js", JS),
@@ -83,7 +89,15 @@ static ASSETS: &[Asset] = &[
     asset!("landing.js", JS),
     asset!("auth.js", JS),
     asset!("format.js", JS),
+    asset!("message.js", JS),
     asset!("feed.js", JS),
+    asset!("feed-marks.js", JS),
+    asset!("filter-rules.js", JS),
+    asset!("filters.js", JS),
+    asset!("overlay-options.js", JS),
+    asset!("overlay-lines.js", JS),
+    asset!("overlay.js", JS),
+    asset!("overlays.js", JS),
     asset!("connection.js", JS),
     asset!("history.js", JS),
     asset!("simulator.js", JS),
@@ -136,12 +150,13 @@ fn page(
         .map(move |inm| respond(asset, inm))
 }
 
-/// `GET /`, `/register`, `/login`, `/dashboard` and `/assets/<file>`.
+/// `GET /`, `/register`, `/login`, `/dashboard`, `/overlay` and `/assets/<file>`.
 pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let landing = page("index.html");
     let register = warp::path("register").and(page("register.html"));
     let login = warp::path("login").and(page("login.html"));
     let dashboard = warp::path("dashboard").and(page("dashboard.html"));
+    let overlay = warp::path("overlay").and(page("overlay.html"));
     let assets = warp::path("assets")
         .and(warp::path::param::<String>())
         .and(warp::path::end())
@@ -158,6 +173,8 @@ pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clo
         .or(login)
         .unify()
         .or(dashboard)
+        .unify()
+        .or(overlay)
         .unify()
         .or(assets)
         .unify()
@@ -182,6 +199,7 @@ mod tests {
             "register.html",
             "login.html",
             "dashboard.html",
+            "overlay.html",
         ] {
             assert!(find(name).is_some(), "{name}");
         }
@@ -191,6 +209,32 @@ mod tests {
         assert_eq!(names.len(), ASSETS.len(), "an asset is listed twice");
     }
 
+    /// Every `/assets/<name>` a page links and every `./<name>` a module imports is served: a new
+    /// module left out of [`ASSETS`] would break its page only at run time.
+    #[test]
+    fn every_referenced_asset_is_embedded() {
+        for asset in ASSETS {
+            let Ok(text) = std::str::from_utf8(asset.body) else {
+                continue;
+            };
+            let mut names: Vec<&str> = Vec::new();
+            for marker in ["\"/assets/", "from './"] {
+                for (i, _) in text.match_indices(marker) {
+                    let rest = &text[i + marker.len()..];
+                    let end = rest.find(['"', '\'']).unwrap_or(rest.len());
+                    names.push(&rest[..end]);
+                }
+            }
+            for name in names {
+                assert!(
+                    find(name).is_some(),
+                    "{} refers to {name}, which is not embedded",
+                    asset.name
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn pages_are_html_with_cache_control() {
         for (path, marker) in [
@@ -198,6 +242,7 @@ mod tests {
             ("/register", "id=\"auth-form\" data-mode=\"register\""),
             ("/login", "id=\"auth-form\" data-mode=\"login\""),
             ("/dashboard", "Start New Stream"),
+            ("/overlay", "id=\"lines\""),
         ] {
             let res = get(path).await;
             assert_eq!(res.status(), 200, "{path}");
@@ -217,6 +262,8 @@ mod tests {
     async fn assets_have_their_content_type() {
         for (path, ct) in [
             ("/assets/app.css", "text/css; charset=utf-8"),
+            ("/assets/overlay.css", "text/css; charset=utf-8"),
+            ("/assets/overlay.js", "text/javascript; charset=utf-8"),
             ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
             ("/assets/favicon.svg", "image/svg+xml"),
         ] {
@@ -235,6 +282,7 @@ mod tests {
             "/assets/",
             "/assets/js/app.js",
             "/dashboard/extra",
+            "/overlay/extra",
             "/index.html",
         ] {
             let res = get(path).await;
