@@ -70,4 +70,16 @@ pub struct Config {
     /// committed) or `never`.
     #[arg(long, env = "CROSSCHAT_FSYNC", value_enum, default_value = "cycle")]
     pub fsync: FsyncPolicy,
+
+    /// Most live WebSocket connections (dashboards and overlays); more get 503. Each idle one
+    /// costs ~17 KiB of memory and one file descriptor (raise `ulimit -n` to match).
+    #[arg(long, env = "CROSSCHAT_WS_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub ws_max_connections: u64,
+
+    /// Bytes of frames one WebSocket connection may have queued before it is cut off as too slow
+    /// (1013; it rejoins with `since`).
+    #[arg(long, env = "CROSSCHAT_WS_QUEUE_BYTES", default_value_t = 2 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(64 * 1024..=256 * 1024 * 1024))]
+    pub ws_queue_bytes: u64,
 }

@@ -10,11 +10,10 @@
 //! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
 //! * [`producers`]: the client of the ingest producer sockets
 //! * [`events`]: what routes announce to WebSocket rooms
-//! * [`frames`]: every WebSocket frame pushed to a room, built in one place
 //! * [`metrics`]: the Prometheus registry and metric handles
 //! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
-//! * [`rooms`]: WebSocket rooms with bounded per-connection queues
-//! * [`ws`]: the `/api/socket` WebSocket
+//! * [`realtime`]: the WebSocket handshake, connections, rooms and frames
+//! * [`server`]: the HTTP server loop (hyper under the warp filter)
 //! * [`routes`]: the HTTP routes, composed in [`routes::routes`]
 //! * [`state`]: the shared state
 //! * [`ui`]: the embedded web UI (pages and assets)
@@ -30,18 +29,17 @@ pub mod channels;
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod frames;
 pub mod metrics;
 pub mod producers;
 pub mod pump;
-pub mod rooms;
+pub mod realtime;
 pub mod routes;
 pub mod security;
+pub mod server;
 pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod ui;
-pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -109,7 +107,8 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         ingest: producers::IngestPool::new(&config.runtime_dir),
         shm_name: config.shm_name.clone(),
         segment: Default::default(),
-        rooms: rooms::Rooms::new(),
+        rooms: realtime::rooms::Rooms::new(config.ws_queue_bytes as usize),
+        ws_max_connections: config.ws_max_connections as usize,
         pump_stats: Default::default(),
         ws_connections: Default::default(),
         channels: Default::default(),
@@ -164,14 +163,10 @@ pub async fn run(
     let st = state.clone();
     let signal = async move {
         shutdown.await;
-        // warp's graceful stop does not wait for upgraded connections: tell them ourselves.
+        // The graceful stop does not wait for upgraded connections: tell them ourselves.
         st.shutdown.send_replace(true);
     };
-    warp::serve(app)
-        .incoming(listener)
-        .graceful(signal)
-        .run()
-        .await;
+    server::serve(warp::service(app), listener, signal).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let deadline = tokio::time::Instant::now() + WS_DRAIN;
     while state

@@ -392,6 +392,12 @@ impl Collector for LiveCollector {
             "WebSocket subscribers cut off for falling behind (closed with 1013)",
             ld(&state.rooms.kicked),
         )?;
+        counter(
+            e,
+            "crosschat_ws_slow_closed_bytes",
+            "Of those, the subscribers cut off by their queue's byte budget (--ws-queue-bytes)",
+            ld(&state.rooms.kicked_bytes),
+        )?;
         connector_metrics(e, &state)?;
         if let Some(seg) = state.segment.get() {
             let s = seg.snapshot();

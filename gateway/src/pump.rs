@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use shm_layout::{ChatMessage, Reader};
 use uuid::Uuid;
 
-use crate::rooms::Outbound;
+use crate::realtime::rooms::Outbound;
 use crate::state::AppState;
 use crate::store::logs::LogEntry;
 
@@ -201,12 +201,15 @@ impl Pumped {
         if let Some(f) = self
             .event
             .as_ref()
-            .and_then(crate::frames::moderation_frame)
+            .and_then(crate::realtime::frames::moderation_frame)
         {
             return f;
         }
         // Checked in `from_slot`.
-        crate::frames::chat_frame_around(self.id, std::str::from_utf8(&self.json).unwrap_or("{}"))
+        crate::realtime::frames::chat_frame_around(
+            self.id,
+            std::str::from_utf8(&self.json).unwrap_or("{}"),
+        )
     }
 }
 

@@ -30,9 +30,11 @@ pub struct AppState {
     /// The shared-memory segment, once mapped.
     pub segment: std::sync::OnceLock<Arc<shm_layout::Segment>>,
     /// WebSocket rooms.
-    pub rooms: crate::rooms::Rooms,
+    pub rooms: crate::realtime::rooms::Rooms,
     /// What the pump has done.
     pub pump_stats: crate::pump::PumpStats,
+    /// Most live WebSocket connections (`--ws-max-connections`).
+    pub ws_max_connections: usize,
     /// Live WebSocket connections.
     pub ws_connections: std::sync::atomic::AtomicUsize,
     /// The metrics registry and handles (`GET /metrics`).

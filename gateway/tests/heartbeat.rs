@@ -29,11 +29,11 @@ async fn a_silent_socket_is_pinged_then_closed_after_90_s() {
     let (_, cookie) = register_login(&app(state.clone()), "paula").await;
     let listener = gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        warp::serve(gateway::routes::routes(state))
-            .incoming(listener)
-            .run(),
-    );
+    tokio::spawn(gateway::server::serve(
+        warp::service(gateway::routes::routes(state)),
+        listener,
+        std::future::pending(),
+    ));
 
     // A raw client: it completes the handshake and then never reads a frame's pong duty.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();

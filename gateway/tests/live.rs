@@ -185,6 +185,9 @@ async fn join(ws: &mut Ws, id: Uuid, since: Option<Uuid>) {
     ws.send(Message::text(j.to_string())).await.unwrap();
     let v = next_json(ws).await;
     assert_eq!(v["type"], "joined", "{v}");
+    // The streamer's filters follow `joined`, before any replay.
+    let v = next_json(ws).await;
+    assert_eq!(v["type"], "filters", "{v}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -126,7 +126,7 @@ async fn apply(state: &Arc<AppState>, platform: Platform, reply: StatusReply) {
 /// Pushes the channel's view to every room that links it.
 pub fn publish(state: &AppState, platform: Platform, channel: &str) {
     let view = state.channels.view(platform, channel, 0);
-    let frame = crate::frames::channel_status_frame(&view);
+    let frame = crate::realtime::frames::channel_status_frame(&view);
     for streamer in state.store.channels().streamers_of(platform, channel) {
         state.rooms.publish(streamer, std::slice::from_ref(&frame));
     }

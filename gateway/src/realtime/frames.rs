@@ -7,7 +7,7 @@ use serde_json::json;
 use shm_layout::{ChatMessage, SlotEvent};
 use uuid::Uuid;
 
-use crate::rooms::Outbound;
+use crate::realtime::rooms::Outbound;
 
 /// `{"type":"chat:message","message":{…}}` for a message read back from a log.
 pub fn chat_frame(m: &ChatMessage) -> Outbound {

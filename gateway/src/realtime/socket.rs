@@ -13,7 +13,7 @@
 //!   the active log's messages after that id are replayed first, then live ones: the connection
 //!   subscribes *before* reading the log and drops live messages the replay already sent, so
 //!   there is no gap and no duplicate. `{"type":"leave"}` leaves.
-//! * Outbound frames wait in a bounded queue ([`crate::rooms::OUTBOUND_QUEUE`]); a connection
+//! * Outbound frames wait in a bounded queue ([`crate::realtime::rooms::OUTBOUND_QUEUE`]); a connection
 //!   that falls that far behind is closed with 1013 and can rejoin with `since`.
 //! * Ping every 30 s; a connection silent for 90 s is closed. Inbound text above 4 KiB or not
 //!   JSON gets an error frame; after 5 such frames the connection is closed (1008). Frames above
@@ -28,18 +28,21 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 // tokio's clock, so that tests can run the heartbeat on paused time.
 use shm_layout::SlotEvent;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
-use warp::filters::ws::{Message, WebSocket, Ws};
 use warp::http::{HeaderMap, StatusCode};
-use warp::{Filter, Rejection, Reply};
+use warp::{Filter, Rejection};
 
 use crate::auth::{authed, with_state, Authed};
 use crate::error::ApiError;
-use crate::rooms::{Outbound, OUTBOUND_QUEUE};
+use crate::realtime::rooms::{Backlog, Cut, Outbound, OUTBOUND_QUEUE};
+use crate::realtime::upgrade::{websocket, Upgrade, WsStream};
 use crate::security::check_origin;
 use crate::state::State;
 use crate::store::logs::{replay_after, select_from_log};
@@ -50,6 +53,12 @@ use crate::store::Transcript;
 pub const MAX_INBOUND: usize = 4 * 1024;
 /// Hard protocol limit on inbound messages and frames (the connection fails above it).
 const PROTOCOL_LIMIT: usize = 16 * 1024;
+/// Initial read buffer per connection.
+const READ_BUFFER: usize = 4 * 1024;
+/// Outbound bytes gathered before a write to the socket (a flush writes the rest).
+const WRITE_BATCH: usize = 8 * 1024;
+/// Outbound bytes a connection's write buffer may hold.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Ping interval.
 pub const PING_EVERY: Duration = Duration::from_secs(30);
 /// A connection silent this long is closed.
@@ -58,10 +67,14 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(90);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invalid inbound frames tolerated before the connection is closed.
 const MAX_ABUSE: u32 = 5;
-/// Live WebSocket connections accepted at once.
-pub const MAX_CONNECTIONS: usize = 10_000;
-/// The close reason for a connection whose queue overflowed.
-const TOO_SLOW: &str = "you fell too far behind the chat; rejoin with `since` to catch up";
+/// The close reason for a connection whose queue held too many frames.
+const TOO_MANY_FRAMES: &str =
+    "you fell too far behind the chat (8192 frames queued); rejoin with `since` to catch up";
+/// The close reason for a connection whose queue held too many bytes.
+const TOO_MANY_BYTES: &str =
+    "you fell too far behind the chat (your byte budget is queued); rejoin with `since` to catch up";
+/// How long a cut-off connection may take to read what it has and its close frame.
+const SLOW_CLOSE_LINGER: Duration = Duration::from_secs(60);
 /// Messages replayed when `since` is not in the active log (e.g. it was archived meanwhile).
 const REPLAY_WITHOUT_ANCHOR: usize = 500;
 /// An overlay socket must join with its key this soon after opening.
@@ -86,9 +99,11 @@ pub fn routes(
         })
         .untuple_one()
         .and(authed(state.clone()))
-        .and(warp::ws())
+        .and(websocket())
         .and(with_state(state.clone()))
-        .and_then(|a: Authed, ws: Ws, state: State| upgrade(Who::Streamer(a.user.id), ws, state));
+        .and_then(|a: Authed, ws: Upgrade, state: State| {
+            upgrade(Who::Streamer(a.user.id), ws, state)
+        });
     let overlay = warp::path!("api" / "overlay" / "socket")
         .and(warp::get())
         .and(warp::header::headers_cloned())
@@ -96,14 +111,14 @@ pub fn routes(
             check_origin(&headers).map_err(warp::reject::custom)
         })
         .untuple_one()
-        .and(warp::ws())
+        .and(websocket())
         .and(with_state(state))
-        .and_then(|ws: Ws, state: State| upgrade(Who::Overlay(None), ws, state));
+        .and_then(|ws: Upgrade, state: State| upgrade(Who::Overlay(None), ws, state));
     dashboard.or(overlay).unify()
 }
 
-async fn upgrade(who: Who, ws: Ws, state: State) -> Result<warp::reply::Response, Rejection> {
-    if state.ws_connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+async fn upgrade(who: Who, ws: Upgrade, state: State) -> Result<warp::reply::Response, Rejection> {
+    if state.ws_connections.load(Ordering::Relaxed) >= state.ws_max_connections {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "The gateway has too many live connections; retry in a minute.",
@@ -111,11 +126,9 @@ async fn upgrade(who: Who, ws: Ws, state: State) -> Result<warp::reply::Response
         .retry_after(60)
         .into());
     }
-    Ok(ws
-        .max_message_size(PROTOCOL_LIMIT)
-        .max_frame_size(PROTOCOL_LIMIT)
-        .on_upgrade(move |socket| connection(socket, who, state))
-        .into_response())
+    Ok(ws.on_upgrade(socket_config(), move |socket| {
+        connection(socket, who, state)
+    }))
 }
 
 #[derive(Deserialize)]
@@ -133,6 +146,27 @@ enum Inbound {
         since: Option<String>,
     },
     Leave,
+}
+
+/// Buffers fitted to chat: inbound frames are small JSON commands, so a 4 KiB read buffer (grown
+/// for the rare larger frame, up to [`PROTOCOL_LIMIT`]) instead of tungstenite's 128 KiB, which it
+/// zero-fills on the first read — that alone was ~128 KiB resident per idle connection. Outbound
+/// frames are gathered up to 8 KiB per write; the write buffer may hold up to 1 MiB (a large
+/// filters frame) before a write fails.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BATCH)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(Some(PROTOCOL_LIMIT))
+        .max_frame_size(Some(PROTOCOL_LIMIT))
+}
+
+fn close_frame(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    }))
 }
 
 fn error_frame(sentence: &str) -> Message {
@@ -168,16 +202,17 @@ enum Who {
 struct Conn {
     who: Who,
     state: State,
-    sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    sink: futures_util::stream::SplitSink<WsStream, Message>,
     /// The current subscription: its id and queue.
     sub: Option<(u64, mpsc::Receiver<Outbound>)>,
-    kick: Arc<Notify>,
+    /// What the current subscription's queue holds, and the room's way to cut it off.
+    backlog: Arc<Backlog>,
     /// Ids sent by the last replay that may still come through the live queue.
     replayed: Option<HashSet<Uuid>>,
     abuse: u32,
 }
 
-async fn connection(socket: WebSocket, who: Who, state: State) {
+async fn connection(socket: WsStream, who: Who, state: State) {
     state.ws_connections.fetch_add(1, Ordering::Relaxed);
     let _live = Live(state.clone());
     let mut shutdown = state.shutdown.subscribe();
@@ -191,7 +226,7 @@ async fn connection(socket: WebSocket, who: Who, state: State) {
         state: state.clone(),
         sink,
         sub: None,
-        kick: Arc::new(Notify::new()),
+        backlog: Backlog::new(),
         replayed: None,
         abuse: 0,
     };
@@ -226,8 +261,8 @@ async fn connection(socket: WebSocket, who: Who, state: State) {
                 }
                 None => c.sub = None,
             },
-            _ = c.kick.notified() => {
-                break End::Close(1013, TOO_SLOW);
+            why = c.backlog.cut_off() => {
+                break c.cut_off(why);
             }
             gone = next_revocation(&mut revoked) => {
                 if c.revoked_by(gone) {
@@ -241,7 +276,7 @@ async fn connection(socket: WebSocket, who: Who, state: State) {
                 if last_seen.elapsed() >= SILENCE_LIMIT {
                     break End::Close(1000, "no answer for 90 s");
                 }
-                if c.send(Message::ping(Vec::new())).await.is_err() {
+                if c.send(Message::Ping(Default::default())).await.is_err() {
                     break End::Gone;
                 }
             }
@@ -250,14 +285,14 @@ async fn connection(socket: WebSocket, who: Who, state: State) {
     };
     c.leave();
     if let End::Close(code, reason) = end {
-        // A slow peer gets as long as any write to take its close frame (behind what it has not
-        // read yet); everyone else a second.
+        // A slow peer gets a minute to read what it has and then its close frame, so that it
+        // learns why; everyone else a second.
         let wait = if code == 1013 {
-            WRITE_TIMEOUT
+            SLOW_CLOSE_LINGER
         } else {
             Duration::from_secs(1)
         };
-        let _ = tokio::time::timeout(wait, c.sink.send(Message::close_with(code, reason))).await;
+        let _ = tokio::time::timeout(wait, c.sink.send(close_frame(code, reason))).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), c.sink.close()).await;
         tracing::debug!(who = ?c.who, code, reason, "websocket closed by the gateway");
     }
@@ -295,6 +330,21 @@ async fn next_outbound(sub: &mut Option<(u64, mpsc::Receiver<Outbound>)>) -> Opt
 }
 
 impl Conn {
+    /// The end of a connection the room cut off, logged once with why.
+    fn cut_off(&self, why: Cut) -> End {
+        tracing::info!(
+            who = ?self.who,
+            reason = ?why,
+            queued_bytes = self.backlog.bytes(),
+            budget_bytes = self.state.rooms.queue_bytes(),
+            "cut off a WebSocket subscriber that fell behind (closing with 1013)"
+        );
+        match why {
+            Cut::Frames => End::Close(1013, TOO_MANY_FRAMES),
+            Cut::Bytes => End::Close(1013, TOO_MANY_BYTES),
+        }
+    }
+
     /// The room this connection may be in: the streamer's own, or the overlay key's streamer.
     fn room(&self) -> Option<Uuid> {
         match self.who {
@@ -342,6 +392,8 @@ impl Conn {
                 }
             }
         }
+        // Released from the byte budget once written: a peer stuck mid-batch still holds it.
+        let batch_bytes: usize = batch.iter().map(|o| o.frame().len()).sum();
         // Counted locally and added once per batch (before the flush, so a peer that has read
         // the frames always finds them counted), not per frame.
         let frames_sent = &self.state.metrics.ws_frames_sent;
@@ -361,20 +413,23 @@ impl Conn {
                     }
                     Outbound::Event(frame) => frame,
                 };
-                self.sink.feed(Message::text(&*frame)).await?;
+                self.sink.feed(Message::Text(frame)).await?;
                 sent += 1;
             }
             frames_sent.inc_by(sent);
             self.sink.flush().await
         };
-        let kick = self.kick.clone();
+        let backlog = self.backlog.clone();
         tokio::select! {
             r = tokio::time::timeout(WRITE_TIMEOUT, write) => match r {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(())) => {
+                    backlog.release(batch_bytes);
+                    Ok(())
+                }
                 _ => Err(End::Gone),
             },
-            // Kicked while this write waits on a peer that stopped reading.
-            _ = kick.notified() => Err(End::Close(1013, TOO_SLOW)),
+            // Cut off while this write waits on a peer that stopped reading.
+            why = backlog.cut_off() => Err(self.cut_off(why)),
         }
     }
 
@@ -390,7 +445,7 @@ impl Conn {
         if msg.is_ping() || msg.is_pong() {
             return Ok(()); // tungstenite answers pings itself
         }
-        let Ok(text) = msg.to_str() else {
+        let Message::Text(text) = &msg else {
             return self
                 .abuse(
                     "Send JSON text frames, e.g. {\"type\":\"join\",\"streamerId\":\"<your id>\"}.",
@@ -501,15 +556,16 @@ impl Conn {
         // queue, and the replayed ids let us drop the overlap.
         self.leave();
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
-        let id = self.state.rooms.join(room, tx, self.kick.clone());
+        self.backlog = Backlog::new();
+        let id = self.state.rooms.join(room, tx, self.backlog.clone());
         self.sub = Some((id, rx));
         self.send(Message::text(
             json!({ "type": "joined", "streamerId": room }).to_string(),
         ))
         .await?;
-        let filters = crate::frames::filters_frame(&self.state.store.filters().get(room));
+        let filters = crate::realtime::frames::filters_frame(&self.state.store.filters().get(room));
         if let Outbound::Event(f) = filters {
-            self.send(Message::text(&*f)).await?;
+            self.send(Message::Text(f)).await?;
         }
         let Some(since) = since else {
             return Ok(());
@@ -542,7 +598,7 @@ impl Conn {
         let mut recent: VecDeque<Uuid> = VecDeque::new();
         let mut n = 0usize;
         while let Some(m) = rx.recv().await {
-            let frame = match crate::frames::slot_frame(&m) {
+            let frame = match crate::realtime::frames::slot_frame(&m) {
                 Outbound::Chat { id, frame } => {
                     if recent.len() == OUTBOUND_QUEUE {
                         recent.pop_front();
@@ -554,12 +610,12 @@ impl Conn {
             };
             n += 1;
             let write = async {
-                self.sink.feed(Message::text(&*frame)).await?;
+                self.sink.feed(Message::Text(frame)).await?;
                 if n % 256 == 0 {
                     self.state.metrics.ws_frames_sent.inc_by(256);
                     self.sink.flush().await?;
                 }
-                Ok::<(), warp::Error>(())
+                Ok::<(), tokio_tungstenite::tungstenite::Error>(())
             };
             if !matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(()))) {
                 return Err(End::Gone);

@@ -1,5 +1,6 @@
 //! `POST /api/auth/register`, `POST /api/auth/login`, `POST /api/auth/logout`, `GET /api/auth/me`.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use serde::Deserialize;
@@ -41,7 +42,7 @@ pub fn routes(
         .and(warp::post())
         .and(csrf())
         .and(json_body::<Credentials>())
-        .and(warp::addr::remote())
+        .and(peer_addr())
         .and(with_state(state.clone()))
         .and_then(login);
     let logout = warp::path!("api" / "auth" / "logout")
@@ -56,6 +57,13 @@ pub fn routes(
         .and(with_state(state))
         .map(me);
     register.or(login).unify().or(logout).unify().or(me).unify()
+}
+
+/// The client's address: ours from [`crate::server`], or warp's (`warp::test` sets that one).
+fn peer_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::ext::optional::<crate::server::PeerAddr>()
+        .and(warp::addr::remote())
+        .map(|ours: Option<crate::server::PeerAddr>, warps| ours.map(|p| p.0).or(warps))
 }
 
 /// A blocking store call on the blocking pool (the JSON files are fsynced).

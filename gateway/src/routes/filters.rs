@@ -47,6 +47,6 @@ async fn put(a: Authed, body: Filters, state: State) -> Result<warp::reply::Resp
         })?;
     state
         .rooms
-        .publish(user, &[crate::frames::filters_frame(&filters)]);
+        .publish(user, &[crate::realtime::frames::filters_frame(&filters)]);
     Ok(json(StatusCode::OK, &filters))
 }

@@ -57,7 +57,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .unify()
         .or(metrics::routes(state.clone()))
         .unify()
-        .or(crate::ws::routes(state.clone()))
+        .or(crate::realtime::socket::routes(state.clone()))
         .unify();
 
     // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------

@@ -2,7 +2,7 @@
 //! `POST /api/overlays/hide` (take one message off the streamer's overlays now).
 //!
 //! Every route here needs the streamer's session cookie: an overlay key opens the overlay socket
-//! ([`crate::ws`]) and nothing else.
+//! ([`crate::realtime::socket`]) and nothing else.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -148,8 +148,9 @@ async fn revoke(id: String, a: Authed, state: State) -> Result<warp::reply::Resp
 async fn hide(a: Authed, body: HideBody, state: State) -> Result<warp::reply::Response, Rejection> {
     let id = Uuid::parse_str(body.id.trim())
         .map_err(|_| ApiError::bad_request("`id` must be the id of a chat message (a UUID)."))?;
-    state
-        .rooms
-        .publish(a.user.id, &[crate::frames::overlay_hide_frame(id)]);
+    state.rooms.publish(
+        a.user.id,
+        &[crate::realtime::frames::overlay_hide_frame(id)],
+    );
     Ok(StatusCode::NO_CONTENT.into_response())
 }
