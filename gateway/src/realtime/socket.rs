@@ -45,7 +45,7 @@ use crate::realtime::rooms::{Backlog, Cut, Outbound, OUTBOUND_QUEUE};
 use crate::realtime::upgrade::{websocket, Upgrade, WsStream};
 use crate::security::check_origin;
 use crate::state::State;
-use crate::store::logs::{replay_after, select_from_log};
+use crate::store::logs::{replay_after, replay_from, select_from_log};
 use crate::store::overlays::KeyLookup;
 use crate::store::Transcript;
 
@@ -581,7 +581,12 @@ impl Conn {
             }
         };
         let (tx, mut rx) = mpsc::channel::<SlotEvent>(256);
+        let st = self.state.clone();
         let reader = tokio::task::spawn_blocking(move || {
+            // A recent `since` (the usual resume) is found by offset; an older one by a scan.
+            if let Some((file, offset)) = st.store.logs().open_after(room, since)? {
+                return replay_from(&path, file, offset, |m| tx.blocking_send(m).is_ok());
+            }
             let found = replay_after(&path, since, |m| tx.blocking_send(m).is_ok())?;
             if !found {
                 // `since` was archived meanwhile (or is unknown): the newest of the active log.

@@ -59,6 +59,33 @@ impl RecentIds {
     }
 }
 
+/// Where the lines after each of the active log's most recent [`RECENT_IDS`] lines start, so that a
+/// replay after one of them reads only what follows it (a reconnect storm of thousands of
+/// subscribers, each with `since`, would otherwise read the whole log once per subscriber).
+#[derive(Default)]
+struct LineEnds {
+    order: VecDeque<Uuid>,
+    ends: HashMap<Uuid, u64>,
+}
+
+impl LineEnds {
+    fn insert(&mut self, id: Uuid, end: u64) {
+        if self.ends.insert(id, end).is_none() {
+            self.order.push_back(id);
+            if self.order.len() > RECENT_IDS {
+                if let Some(old) = self.order.pop_front() {
+                    self.ends.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.ends.clear();
+    }
+}
+
 /// One streamer's active log. Held locked while appending or archiving, so the two never
 /// interleave.
 #[derive(Default)]
@@ -71,6 +98,8 @@ pub struct UserLog {
     /// Messages (lines) in the active log.
     count: u64,
     recent: RecentIds,
+    /// Byte offsets after the active log's recent lines.
+    ends: LineEnds,
 }
 
 impl UserLog {
@@ -150,7 +179,7 @@ impl LogStore {
             {
                 repair_tail(&path)?;
                 let log = logs.entry(user).or_default();
-                let (count, len) = scan_ids(&path, &mut log.recent)?;
+                let (count, len) = scan_ids(&path, &mut log.recent, &mut log.ends)?;
                 log.count = count;
                 log.len = len;
             } else if name.starts_with("archive-") && name.ends_with(".ndjson") {
@@ -207,10 +236,10 @@ impl LogStore {
             }
             m.write_json(&mut buf);
             buf.push(b'\n');
-            fresh.push(i);
+            fresh.push((i, buf.len() as u64));
         }
         if fresh.is_empty() {
-            return Ok(fresh);
+            return Ok(Vec::new());
         }
         if log.file.is_none() {
             let path = self.path(&active_name(user));
@@ -245,10 +274,11 @@ impl LogStore {
         }
         log.len += buf.len() as u64;
         log.count += fresh.len() as u64;
-        for &i in &fresh {
+        for &(i, end) in &fresh {
             log.recent.insert(msgs[i].id());
+            log.ends.insert(msgs[i].id(), len + end);
         }
-        Ok(fresh)
+        Ok(fresh.into_iter().map(|(i, _)| i).collect())
     }
 
     /// Renames the active log (held locked by the caller) to the session's archive and returns the
@@ -281,7 +311,25 @@ impl LogStore {
         let count = log.count;
         log.count = 0;
         log.len = 0;
+        log.ends.clear();
         Ok((name, count))
+    }
+
+    /// The active log opened for a replay after message `since`, and the offset of the line after
+    /// it — when `since` is one of its last [`RECENT_IDS`] lines (`None` otherwise: scan with
+    /// [`replay_after`]). The file is opened under the log's lock, so an archive that renames it
+    /// meanwhile does not matter.
+    pub fn open_after(&self, user: Uuid, since: Uuid) -> io::Result<Option<(File, u64)>> {
+        let log = self.user_log(user);
+        let log = Self::lock(&log);
+        let Some(&end) = log.ends.ends.get(&since) else {
+            return Ok(None);
+        };
+        match File::open(self.path(&active_name(user))) {
+            Ok(f) => Ok(Some((f, end))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -317,12 +365,17 @@ pub fn read_messages(path: &Path) -> io::Result<Vec<ChatMessage>> {
 
 /// Calls `f` with every complete line of a log, in order, until it returns false. Reads with a
 /// bounded buffer, whatever the log's size; a line still being written (no newline) is left out.
-fn for_each_line(path: &Path, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+fn for_each_line(path: &Path, f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    for_each_line_of(file, f)
+}
+
+/// [`for_each_line`] over an open file, from its current position.
+fn for_each_line_of(file: File, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
     let mut reader = io::BufReader::with_capacity(64 * 1024, file);
     let mut line = Vec::with_capacity(1024);
     loop {
@@ -465,6 +518,18 @@ pub fn replay_after(
     Ok(found)
 }
 
+/// [`replay_after`] from a known offset ([`LogStore::open_after`]): every message and tombstone
+/// from `offset` to the end of `file`, streaming.
+pub fn replay_from(
+    path: &Path,
+    mut file: File,
+    offset: u64,
+    mut f: impl FnMut(SlotEvent) -> bool,
+) -> io::Result<()> {
+    io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+    for_each_line_of(file, |line| parse_event(path, line).map_or(true, &mut f))
+}
+
 /// The moderation tombstones of one log, to mark the messages they hide.
 #[derive(Debug, Default)]
 pub struct Tombstones {
@@ -548,17 +613,22 @@ impl TranscriptMessage {
     }
 }
 
-/// Counts the lines of a log and feeds their ids to `recent`; returns (lines, bytes).
-fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
+/// Counts the lines of a log and feeds their ids to `recent` and their end offsets to `ends`;
+/// returns (lines, bytes).
+fn scan_ids(path: &Path, recent: &mut RecentIds, ends: &mut LineEnds) -> io::Result<(u64, u64)> {
     let bytes = fs::read(path)?;
     let mut count = 0;
+    let mut start = 0u64;
     for line in bytes.split(|&b| b == b'\n') {
+        let end = start + line.len() as u64 + 1;
+        start = end;
         if line.is_empty() {
             continue;
         }
         count += 1;
         if let Ok(m) = serde_json::from_slice::<IdOnly>(line) {
             recent.insert(m.id);
+            ends.insert(m.id, end);
         }
     }
     Ok((count, bytes.len() as u64))
@@ -649,6 +719,54 @@ mod tests {
         assert!(store.append(user, &refs(&batch)).unwrap().is_empty());
         let read = read_messages(&store.path(&active_name(user))).unwrap();
         assert_eq!(read, batch);
+    }
+
+    #[test]
+    fn a_recent_since_is_replayed_from_its_offset_before_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        let batch: Vec<_> = (0..10).map(|i| msg(user, &format!("m{i}"))).collect();
+        store.append(user, &refs(&batch[..4])).unwrap();
+        store.append(user, &refs(&batch[4..])).unwrap();
+        let path = store.path(&active_name(user));
+        let after = |store: &LogStore, i: usize| {
+            let (file, offset) = store
+                .open_after(user, batch[i].id)
+                .unwrap()
+                .expect("a recent id has an offset");
+            let mut got = Vec::new();
+            replay_from(&path, file, offset, |e| {
+                if let SlotEvent::Message(m) = e {
+                    got.push(m.text);
+                }
+                true
+            })
+            .unwrap();
+            got
+        };
+        let want = |i: usize| {
+            batch[i + 1..]
+                .iter()
+                .map(|m| m.text.clone())
+                .collect::<Vec<_>>()
+        };
+        for i in [0, 3, 4, 9] {
+            assert_eq!(after(&store, i), want(i), "after m{i}");
+        }
+        assert!(store.open_after(user, Uuid::new_v4()).unwrap().is_none());
+        drop(store);
+        // Rebuilt from the file at start.
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        for i in [0, 5, 9] {
+            assert_eq!(after(&store, i), want(i), "after a restart, after m{i}");
+        }
+        // Archived: the ids are no longer in the active log.
+        let log = store.user_log(user);
+        store
+            .archive(&mut LogStore::lock(&log), user, Uuid::new_v4())
+            .unwrap();
+        assert!(store.open_after(user, batch[5].id).unwrap().is_none());
     }
 
     #[test]
