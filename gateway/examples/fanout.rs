@@ -80,6 +80,10 @@ enum Scenario {
         /// message: at most ~3,800).
         #[arg(long, default_value_t = 3500)]
         text_bytes: usize,
+        /// Seconds after the traffic to wait (still not reading) for the gateway to cut the slow
+        /// one, before reading what it was sent.
+        #[arg(long, default_value_t = 15)]
+        grace: u64,
         #[command(flatten)]
         common: Common,
     },
@@ -352,7 +356,7 @@ async fn idle(c: Common, n: usize) -> bool {
 }
 
 /// What the poller saw of the gateway while the slow scenario ran.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Watch {
     /// Seconds into the load when the room had fewer subscribers than at the start.
     left_room: Option<f64>,
@@ -361,7 +365,14 @@ struct Watch {
     rss_peak: u64,
 }
 
-async fn slow(c: Common, normal: usize, rate: u64, duration: u64, text_bytes: usize) -> bool {
+async fn slow(
+    c: Common,
+    normal: usize,
+    rate: u64,
+    duration: u64,
+    text_bytes: usize,
+    grace: u64,
+) -> bool {
     // The close is logged at debug level by the connection (ws.rs, later realtime/).
     let mut b = Bench::start(
         &c,
@@ -392,30 +403,33 @@ async fn slow(c: Common, normal: usize, rate: u64, duration: u64, text_bytes: us
     // Watch the room and the sockets from the gateway's metrics while the load runs.
     let load_start = Instant::now();
     let (watch_tx, mut watch_stop) = watch::channel(false);
+    let seen = Arc::new(std::sync::Mutex::new(Watch::default()));
     let poller = {
         let addr = b.stack.addr.clone();
         let start_subs = (joined + 1) as f64;
+        let seen = seen.clone();
         tokio::spawn(async move {
-            let mut w = Watch::default();
             let mut h = Http::connect(&addr).await.unwrap();
             while !*watch_stop.borrow_and_update() {
                 let m = h.metrics().await.unwrap_or_default();
                 let at = load_start.elapsed().as_secs_f64();
                 let subs = http::metric(&m, "crosschat_ws_subscribers").unwrap_or(start_subs);
                 let conns = http::metric(&m, "crosschat_ws_connections").unwrap_or(start_subs);
-                if subs < start_subs && w.left_room.is_none() {
-                    w.left_room = Some(at);
+                {
+                    let mut w = seen.lock().unwrap();
+                    if subs < start_subs && w.left_room.is_none() {
+                        w.left_room = Some(at);
+                    }
+                    if conns < start_subs && w.closed.is_none() {
+                        w.closed = Some(at);
+                    }
+                    w.rss_peak = w.rss_peak.max(rss_kib(pid));
                 }
-                if conns < start_subs && w.closed.is_none() {
-                    w.closed = Some(at);
-                }
-                w.rss_peak = w.rss_peak.max(rss_kib(pid));
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     _ = watch_stop.changed() => {}
                 }
             }
-            w
         })
     };
     let counts = Arc::new(Counts::default());
@@ -437,9 +451,16 @@ async fn slow(c: Common, normal: usize, rate: u64, duration: u64, text_bytes: us
         Duration::from_secs(30),
     )
     .await;
-    let _ = stop_tx.send(true);
+    // Give the gateway `grace` more seconds to cut the slow one (still not reading) before the
+    // normal subscribers leave, which the poller would take for the slow one's departure.
+    let grace_until = Instant::now() + Duration::from_secs(grace);
+    while seen.lock().unwrap().closed.is_none() && Instant::now() < grace_until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let _ = watch_tx.send(true);
-    let w = poller.await.unwrap();
+    poller.await.unwrap();
+    let w = std::mem::take(&mut *seen.lock().unwrap());
+    let _ = stop_tx.send(true);
     let mut lat = Histogram::default();
     let (mut lost, mut dup) = (0, 0);
     let mut ended = Vec::new();
@@ -492,7 +513,7 @@ async fn slow(c: Common, normal: usize, rate: u64, duration: u64, text_bytes: us
     );
     let at = |t: Option<f64>| t.map_or("never".into(), |t| format!("{t:.1} s"));
     println!(
-        "slow subscriber: left the room at {} · socket closed at {} (into the load) · then read {frames} frames ({:.1} MiB, {} B per frame) · {end}",
+        "slow subscriber: left the room at {} · socket closed at {} (from the start of the traffic; watched until {grace} s after it) · then read {frames} frames ({:.1} MiB, {} B per frame) · {end}",
         at(w.left_room),
         at(w.closed),
         bytes as f64 / 1048576.0,
@@ -544,7 +565,7 @@ async fn slow(c: Common, normal: usize, rate: u64, duration: u64, text_bytes: us
 /// What one storm subscriber went through.
 struct Resumed {
     tally: Tally,
-    /// Failed attempts: when, and why.
+    /// Failed attempts: when each began, and why it failed.
     errors: Vec<(Instant, OpenError)>,
     /// How each of its sockets ended.
     ends: Vec<String>,
@@ -607,6 +628,7 @@ async fn resuming(i: usize, crowd: Arc<Crowd>, rejoined: Arc<AtomicU64>) -> Resu
         // Reconnect until joined again.
         ws = loop {
             let since = r.tally.last_id.clone();
+            let started = Instant::now();
             match ws::open_and_join(
                 t,
                 source,
@@ -618,7 +640,9 @@ async fn resuming(i: usize, crowd: Arc<Crowd>, rejoined: Arc<AtomicU64>) -> Resu
             .await
             {
                 Ok(ws) => break ws,
-                Err(e) => r.errors.push((Instant::now(), e)),
+                // Counted by when the attempt began: one begun while the gateway was down may
+                // be seen failing only after it is back.
+                Err(e) => r.errors.push((started, e)),
             }
             attempt += 1;
             // 100–200 ms, spread over subscribers and attempts.
@@ -734,7 +758,7 @@ async fn storm(c: Common, n: usize, rate: u64, before: u64, down: u64) -> bool {
         error_summary(errors_down.iter().copied())
     );
     println!(
-        "failed attempts after /healthz answered ({}): {}",
+        "failed attempts begun after /healthz answered ({}): {}",
         errors_up.len(),
         error_summary(errors_up.iter().copied())
     );
@@ -765,8 +789,9 @@ async fn main() -> ExitCode {
             rate,
             duration,
             text_bytes,
+            grace,
             common,
-        } => slow(common, normal, rate, duration, text_bytes).await,
+        } => slow(common, normal, rate, duration, text_bytes, grace).await,
         Scenario::Storm {
             subscribers,
             rate,
