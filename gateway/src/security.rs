@@ -21,6 +21,25 @@ pub const CSP: &str = "default-src 'self'; connect-src 'self'; \
 img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; \
 style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// [`CSP`] for the overlay page, which the dashboard's live preview frames: the same policy, but
+/// frameable by the gateway's own pages (`frame-ancestors 'self'`). OBS loads it top-level.
+pub const CSP_FRAMEABLE_BY_SELF: &str = "default-src 'self'; connect-src 'self'; \
+img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; \
+style-src 'self'; script-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
+
+/// Lets the gateway's own pages frame this response (and nobody else's).
+pub fn frameable_by_self(res: &mut warp::reply::Response) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP_FRAMEABLE_BY_SELF),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+}
+
 /// Headers added to every response, the UI's included.
 pub fn security_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -155,6 +174,14 @@ pub fn json_body_up_to<T: DeserializeOwned + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_frameable_policy_differs_only_in_its_ancestors() {
+        assert_eq!(
+            CSP.replace("frame-ancestors 'none'", "frame-ancestors 'self'"),
+            CSP_FRAMEABLE_BY_SELF
+        );
+    }
 
     #[test]
     fn origin_must_name_the_same_host() {

@@ -27,7 +27,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
 use crate::error::recover;
-use crate::security::security_headers;
+use crate::security::{frameable_by_self, security_headers};
 use crate::state::State;
 
 /// A JSON response that no cache keeps.
@@ -64,8 +64,19 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
     let app = api.or(crate::ui::routes());
     // ---------------------------------------------------------------------------------------
 
-    app.recover(recover)
-        .with(warp::reply::with::headers(security_headers()))
+    let app = app
+        .recover(recover)
+        .with(warp::reply::with::headers(security_headers()));
+    // The overlay page alone may be framed, by the dashboard's live preview.
+    warp::path::full()
+        .and(app)
+        .map(|path: warp::path::FullPath, reply| {
+            let mut res = warp::Reply::into_response(reply);
+            if path.as_str() == "/overlay" {
+                frameable_by_self(&mut res);
+            }
+            res
+        })
         .with(warp::log::custom(move |info| {
             // Counted by route template (a fixed set) and status: bounded label cardinality.
             state
