@@ -40,6 +40,93 @@ pub struct PumpStats {
     pub persist_errors: AtomicU64,
     /// Size of the last non-empty batch.
     pub last_batch: AtomicU64,
+    /// Set while persisting fails (a full or read-only disk): what `/readyz` says and the logs
+    /// repeat once a minute.
+    pub failing: std::sync::Mutex<Option<Failing>>,
+}
+
+/// The pump cannot persist: since when, why, and when that was last logged.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    /// The first failure of this run of failures.
+    pub since: Instant,
+    /// A sentence for operators: "the data directory is full", …
+    pub problem: String,
+    /// Failed attempts so far.
+    pub attempts: u64,
+    last_logged: Instant,
+}
+
+/// How often a persisting failure is logged again while it lasts.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The sentence for an error writing the data directory.
+pub fn describe_write_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() => {
+            "the data directory is full".into()
+        }
+        Some(code) if code == rustix::io::Errno::DQUOT.raw_os_error() => {
+            "the data directory's disk quota is used up".into()
+        }
+        Some(code) if code == rustix::io::Errno::ROFS.raw_os_error() => {
+            "the data directory is on a read-only file system".into()
+        }
+        _ => format!("the data directory cannot be written ({e})"),
+    }
+}
+
+impl PumpStats {
+    /// What keeps the pump from persisting, if anything.
+    pub fn problem(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|f| f.problem.clone())
+    }
+
+    /// Records a failed attempt; logs the first one at once and then once a minute.
+    fn failed(&self, e: &std::io::Error, retry_in: Duration) {
+        self.persist_errors.fetch_add(1, Ordering::Relaxed);
+        let problem = describe_write_error(e);
+        let now = Instant::now();
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let f = failing.get_or_insert_with(|| Failing {
+            since: now,
+            problem: problem.clone(),
+            attempts: 0,
+            // Due at once: the first failure is always logged.
+            last_logged: now.checked_sub(FAILURE_LOG_EVERY).unwrap_or(now),
+        });
+        f.attempts += 1;
+        let changed = f.problem != problem;
+        f.problem = problem;
+        if changed || now.duration_since(f.last_logged) >= FAILURE_LOG_EVERY || f.attempts == 1 {
+            f.last_logged = now;
+            tracing::error!(
+                problem = %f.problem,
+                error = %e,
+                failing_for_s = now.duration_since(f.since).as_secs(),
+                attempts = f.attempts,
+                retry_in_ms = retry_in.as_millis() as u64,
+                "the pump cannot persist chat; messages wait in the ring (producers get queue_full once it is full) and nothing is lost; logged again every minute while it lasts"
+            );
+        }
+    }
+
+    /// Records a successful cycle; logs the recovery once.
+    fn persisted_again(&self) {
+        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = failing.take() {
+            tracing::warn!(
+                problem = %f.problem,
+                failed_for_s = f.since.elapsed().as_secs(),
+                attempts = f.attempts,
+                "the pump persists again; everything that waited in the ring is being written"
+            );
+        }
+    }
 }
 
 /// Pump settings.
@@ -285,13 +372,13 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
             .unknown_streamer
             .fetch_add(report.unknown_streamer as u64, Ordering::Relaxed);
         if let Some(e) = report.failed {
-            stats.persist_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "the pump could not persist a batch; it stays in the ring");
+            stats.failed(&e, backoff);
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_secs(2));
             continue;
         }
         backoff = Duration::from_millis(50);
+        stats.persisted_again();
         // Everything in [head, end) is persisted (or deliberately skipped): give the slots back.
         reader.commit(end);
         stats.bad_payloads.fetch_add(bad, Ordering::Relaxed);

@@ -1,6 +1,8 @@
 //! `GET /healthz` (liveness) and `GET /readyz` (readiness).
 //!
-//! Ready means: the shared-memory segment is mapped and the data directory is writable. The ingest
+//! Ready means: the shared-memory segment is mapped and the data directory is writable (and the
+//! pump is persisting): otherwise 503 with `"problem"`, a sentence such as "the data directory is
+//! full". The ingest
 //! sockets are reported (`ingest.twitch` …) but not required: a stack may run one platform only,
 //! and a missing ingest is answered per message with a 503 by the producer routes.
 
@@ -12,6 +14,7 @@ use warp::{Filter, Rejection};
 use super::json;
 use crate::auth::with_state;
 use crate::producers::probe;
+use crate::pump::describe_write_error;
 use crate::state::State;
 
 /// The health routes.
@@ -30,9 +33,14 @@ pub fn routes(
 
 async fn readyz(state: State) -> warp::reply::Response {
     let st = state.clone();
-    let data_dir = tokio::task::spawn_blocking(move || st.store.writable())
-        .await
-        .unwrap_or(false);
+    let written = tokio::task::spawn_blocking(move || {
+        st.store.writable().map_err(|e| describe_write_error(&e))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the data directory check failed ({e})")));
+    // The pump's own failure wins: a probe of two bytes can pass on a disk too full for a batch.
+    let problem = state.pump_stats.problem().or(written.err());
+    let data_dir = problem.is_none();
     let (tw, yt, ki) = tokio::join!(
         probe(&state.runtime_dir, Platform::Twitch),
         probe(&state.runtime_dir, Platform::YouTube),
@@ -50,6 +58,7 @@ async fn readyz(state: State) -> warp::reply::Response {
             "ready": ready,
             "segment": segment,
             "dataDir": data_dir,
+            "problem": problem,
             "ingest": { "twitch": tw, "youtube": yt, "kick": ki },
         }),
     )

@@ -294,11 +294,11 @@ impl Store {
     }
 
     /// Whether the data directory accepts a new file right now (for `/readyz`).
-    pub fn writable(&self) -> bool {
+    pub fn writable(&self) -> io::Result<()> {
         let probe = self.dir.join(".readyz-probe");
-        let ok = fs::write(&probe, b"ok").is_ok();
+        let written = fs::write(&probe, b"ok");
         let _ = fs::remove_file(&probe);
-        ok
+        written
     }
 
     /// Starts a stream session; an active one is ended and archived first. Nothing is deleted:
