@@ -58,7 +58,10 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .or(metrics::routes(state.clone()))
         .unify()
         .or(crate::realtime::socket::routes(state.clone()))
-        .unify();
+        .unify()
+        // Boxed: the nested filter types otherwise overflow rustc's recursion limit in release
+        // builds (and take longer to compile).
+        .boxed();
 
     // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------
     let app = api.or(crate::ui::routes());
