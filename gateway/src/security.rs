@@ -156,19 +156,21 @@ pub fn json_body_up_to<T: DeserializeOwned + Send>(
         .and(warp::body::content_length_limit(limit))
         .and(warp::body::bytes())
         .and_then(|bytes: bytes::Bytes| async move {
-            serde_json::from_slice::<T>(&bytes).map_err(|e| {
-                let what = match e.classify() {
-                    serde_json::error::Category::Data => {
-                        "has a missing field or a field of the wrong type"
-                    }
-                    serde_json::error::Category::Eof if bytes.is_empty() => "is empty",
-                    _ => "is not valid JSON",
-                };
-                warp::reject::custom(ApiError::bad_request(format!(
-                    "The request body {what}: {e}."
-                )))
-            })
+            parse_json_body::<T>(&bytes).map_err(warp::reject::custom)
         })
+}
+
+/// Parses a request body as `T`, as [`json_body`] does: a malformed body or a field of the wrong
+/// type is a 400 whose sentence names the problem. Pure, so it can be fuzzed.
+pub fn parse_json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "has a missing field or a field of the wrong type",
+            serde_json::error::Category::Eof if bytes.is_empty() => "is empty",
+            _ => "is not valid JSON",
+        };
+        ApiError::bad_request(format!("The request body {what}: {e}."))
+    })
 }
 
 #[cfg(test)]

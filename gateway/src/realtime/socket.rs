@@ -131,9 +131,11 @@ async fn upgrade(who: Who, ws: Upgrade, state: State) -> Result<warp::reply::Res
     }))
 }
 
-#[derive(Deserialize)]
+/// A command a client may send on either socket.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-enum Inbound {
+pub enum Inbound {
+    /// `{"type":"join","streamerId"?,"key"?,"since"?}`: enter a room, replaying after `since`.
     #[serde(rename_all = "camelCase")]
     Join {
         /// The dashboard's room (its own id); an overlay may repeat its streamer's id.
@@ -142,10 +144,24 @@ enum Inbound {
         /// An overlay's key.
         #[serde(default)]
         key: Option<String>,
+        /// The id of the last message the client has: replay what followed it.
         #[serde(default)]
         since: Option<String>,
     },
+    /// `{"type":"leave"}`: leave the room.
     Leave,
+}
+
+/// Reads one inbound text frame as a command, or gives the sentence of the error frame that
+/// answers it (a frame above [`MAX_INBOUND`] bytes, or not one of the [`Inbound`] commands).
+/// Pure, so it can be fuzzed: the connection calls it for every text frame.
+pub fn parse_inbound(text: &str) -> Result<Inbound, String> {
+    if text.len() > MAX_INBOUND {
+        return Err("That frame is larger than 4 KiB; frames are small JSON commands.".into());
+    }
+    serde_json::from_str(text).map_err(|e| {
+        format!("That frame is not a command this socket understands ({e}); send {{\"type\":\"join\",\"streamerId\":\"<your id>\",\"since\":\"<message id>\"}} (an overlay: {{\"type\":\"join\",\"key\":\"<overlay key>\"}}) or {{\"type\":\"leave\"}}.")
+    })
 }
 
 /// Buffers fitted to chat: inbound frames are small JSON commands, so a 4 KiB read buffer (grown
@@ -452,17 +468,9 @@ impl Conn {
                 )
                 .await;
         };
-        if text.len() > MAX_INBOUND {
-            return self
-                .abuse("That frame is larger than 4 KiB; frames are small JSON commands.")
-                .await;
-        }
-        let cmd: Inbound = match serde_json::from_str(text) {
+        let cmd = match parse_inbound(text) {
             Ok(c) => c,
-            Err(e) => {
-                let s = format!("That frame is not a command this socket understands ({e}); send {{\"type\":\"join\",\"streamerId\":\"<your id>\",\"since\":\"<message id>\"}} (an overlay: {{\"type\":\"join\",\"key\":\"<overlay key>\"}}) or {{\"type\":\"leave\"}}.");
-                return self.abuse(&s).await;
-            }
+            Err(s) => return self.abuse(&s).await,
         };
         match cmd {
             Inbound::Leave => {

@@ -75,7 +75,9 @@ fn list(a: Authed, state: State) -> warp::reply::Response {
     json(StatusCode::OK, &json!({ "overlays": overlays }))
 }
 
-fn label(body: CreateBody) -> Result<String, ApiError> {
+/// The label a link is saved with: trimmed, the default when empty; long or control-character
+/// labels are refused.
+pub(crate) fn label(body: CreateBody) -> Result<String, ApiError> {
     let label = body.label.unwrap_or_default();
     let label = label.trim();
     if label.is_empty() {
