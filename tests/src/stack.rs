@@ -122,6 +122,8 @@ pub struct Stack {
     gateway: Option<Child>,
     /// How many times the gateway was started (names its log files).
     gateway_starts: u32,
+    /// The gateway's data directory when the test supplied its own (e.g. a small tmpfs).
+    data_override: Option<PathBuf>,
     ingests: Vec<Child>,
     /// Extra ingest flags per platform (endpoints of loopback peers).
     ingest_args: Vec<(String, Vec<String>)>,
@@ -156,6 +158,17 @@ impl Stack {
     /// Like [`Stack::start`], with extra flags for some platforms' ingests (after
     /// [`dead_endpoints`], so they win), e.g. `("twitch", vec!["--twitch-irc-url", peer])`.
     pub fn start_with(ingest_args: &[(&str, Vec<String>)]) -> Stack {
+        Stack::start_inner(ingest_args, None)
+    }
+
+    /// Like [`Stack::start`], with `data_dir` (which must exist) as the gateway's data directory
+    /// instead of one inside the temporary directory: a test may mount a small file system there.
+    /// The stack never removes it; its owner does, after the stack is dropped.
+    pub fn start_with_data_dir(data_dir: &Path) -> Stack {
+        Stack::start_inner(&[], Some(data_dir.to_path_buf()))
+    }
+
+    fn start_inner(ingest_args: &[(&str, Vec<String>)], data_override: Option<PathBuf>) -> Stack {
         ensure_built();
         let dir = tempfile::Builder::new()
             .prefix("crosschat-e2e-")
@@ -170,6 +183,7 @@ impl Stack {
             dir,
             gateway: None,
             gateway_starts: 0,
+            data_override,
             ingests: Vec::new(),
             ingest_args: ingest_args
                 .iter()
@@ -196,7 +210,10 @@ impl Stack {
 
     /// The data directory the gateway owns.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        match &self.data_override {
+            Some(dir) => dir.clone(),
+            None => self.dir.path().join("data"),
+        }
     }
 
     /// The runtime directory holding the ingest sockets.
@@ -216,12 +233,19 @@ impl Stack {
 
     fn spawn_ingest(&self, platform: &str) -> Child {
         let mut args: Vec<String> = vec!["--platform".into(), platform.into()];
-        args.extend(dead_endpoints());
-        for (p, extra) in &self.ingest_args {
-            if p == platform {
-                args.extend(extra.iter().cloned());
+        let extra: Vec<String> = self
+            .ingest_args
+            .iter()
+            .filter(|(p, _)| p == platform)
+            .flat_map(|(_, a)| a.iter().cloned())
+            .collect();
+        // The dead endpoints, except those the test points at a peer of its own.
+        for pair in dead_endpoints().chunks(2) {
+            if !extra.contains(&pair[0]) {
+                args.extend(pair.iter().cloned());
             }
         }
+        args.extend(extra);
         let n = std::fs::read_dir(self.dir.path())
             .map(|d| d.count())
             .unwrap_or(0);
@@ -300,6 +324,24 @@ impl Stack {
     /// The running gateway's pid (for RSS readings), if it runs.
     pub fn gateway_pid(&self) -> Option<u32> {
         self.gateway.as_ref().map(Child::id)
+    }
+
+    /// The pid of a platform's ingest (for signals), while it runs.
+    pub fn ingest_pid(&self, platform: &str) -> u32 {
+        let i = PLATFORMS
+            .iter()
+            .position(|p| *p == platform)
+            .expect("a platform");
+        self.ingests[i].id()
+    }
+
+    /// The whole log of the gateway's current (or last) run.
+    pub fn gateway_log(&self) -> String {
+        let path = self
+            .dir
+            .path()
+            .join(format!("gateway-{}.log", self.gateway_starts));
+        std::fs::read_to_string(path).unwrap_or_default()
     }
 
     /// Stops the gateway with SIGTERM (SIGKILL if it lingers) and waits until it has exited.
