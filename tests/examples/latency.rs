@@ -1,12 +1,13 @@
-//! Whole-stack latency of a platform connector: a loopback Twitch peer writes `PRIVMSG` lines at a
-//! steady rate spread over many channels; the real `ingest --platform twitch` reads them over IRC,
-//! the real gateway persists them (`--fsync cycle`) and pushes them to WebSocket subscribers. For
-//! every message the driver prints nothing; at the end one table row: sent, received, lost,
-//! duplicated, and the added latency (peer write → frame read by the subscriber) p50/p95/p99/max.
+//! Whole-stack latency of a platform connector: a loopback peer speaking the platform's protocol
+//! (Twitch: IRC `PRIVMSG` lines; Kick: Centrifugo pushes of `ChatMessageEvent`) writes chat at a
+//! steady rate spread over many channels; the real `ingest` reads it, the real gateway persists it
+//! (`--fsync cycle`) and pushes it to WebSocket subscribers. At the end one table row: sent,
+//! received, lost, duplicated, and the added latency (peer write → frame read by the subscriber)
+//! p50/p95/p99/max.
 //!
 //! ```text
-//! scripts/latency                                   # 1,000 msg/s over 100 channels for 10 s
-//! scripts/latency --channels 100 --rate 1000 --seconds 10
+//! scripts/latency                                   # Twitch, 1,000 msg/s over 100 channels, 10 s
+//! scripts/latency --platform kick --channels 50 --rate 1000 --seconds 10
 //! ```
 //! (`scripts/latency` builds the release binaries and runs this example in release.) A streamer
 //! links at most 50 channels, so the channels are spread over ⌈channels / 50⌉ streamers, each with
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crosschat_tests::client::{next_of_type, User, Ws};
+use crosschat_tests::peers::kick::{KickPeer, WsConn};
 use crosschat_tests::peers::twitch::{Script, TwitchPeer};
 use crosschat_tests::stack::Stack;
 use serde_json::json;
@@ -26,6 +28,7 @@ use serde_json::json;
 const LINKS_PER_STREAMER: usize = 50;
 
 struct Args {
+    kick: bool,
     channels: usize,
     rate: u64,
     seconds: u64,
@@ -33,6 +36,7 @@ struct Args {
 
 fn args() -> Args {
     let mut a = Args {
+        kick: false,
         channels: 100,
         rate: 1000,
         seconds: 10,
@@ -44,11 +48,21 @@ fn args() -> Args {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or_else(|| panic!("{flag} needs a number"))
         };
+        if flag == "--platform" {
+            a.kick = match it.next().as_deref() {
+                Some("twitch") => false,
+                Some("kick") => true,
+                other => panic!("--platform twitch|kick, not {other:?}"),
+            };
+            continue;
+        }
         match flag.as_str() {
             "--channels" => a.channels = value() as usize,
             "--rate" => a.rate = value(),
             "--seconds" => a.seconds = value(),
-            other => panic!("unknown flag {other}; use --channels N --rate R --seconds S"),
+            other => panic!(
+                "unknown flag {other}; use --platform twitch|kick --channels N --rate R --seconds S"
+            ),
         }
     }
     a
@@ -88,13 +102,96 @@ async fn subscribe(mut ws: Ws, base: Instant, seen: Arc<Mutex<Seen>>) {
     }
 }
 
+/// The platform side: where the driver writes chat.
+enum Feed {
+    Twitch(TwitchPeer),
+    Kick {
+        /// Each accepted websocket connection of the ingest.
+        conns: Vec<WsConn>,
+        /// Channel (slug) → (connection, chatroom id).
+        route: HashMap<String, (usize, u64)>,
+    },
+}
+
+/// A Kick chatroom id for channel number `i` (any distinct numbers do).
+fn chatroom_of(i: usize) -> u64 {
+    2_500_000 + i as u64
+}
+
+impl Feed {
+    /// Writes message `n` (its text carries `n` and the write time) to `channel`; false when no
+    /// connection reads that channel.
+    async fn send(&self, n: u64, channel: &str, base: Instant) -> bool {
+        let t = base.elapsed().as_micros();
+        match self {
+            Feed::Twitch(peer) => {
+                let line = format!(
+                    "@badge-info=;badges=;color=#1E90FF;display-name=Viewer{n};emotes=;flags=;id={};\
+                     mod=0;room-id=1;subscriber=0;tmi-sent-ts=1700000000000;turbo=0;user-id={n};\
+                     user-type= :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #{channel} :lat {n} {t}",
+                    uuid::Uuid::new_v4()
+                );
+                peer.send_to_channel(channel, &line).is_some()
+            }
+            Feed::Kick { conns, route } => {
+                let Some(&(conn, chatroom)) = route.get(channel) else {
+                    return false;
+                };
+                let data = json!({
+                    "id": uuid::Uuid::new_v4().to_string(),
+                    "chatroom_id": chatroom,
+                    "content": format!("lat {n} {t}"),
+                    "type": "message",
+                    "created_at": "2026-11-30T09:00:00+00:00",
+                    "sender": {"id": n, "username": format!("viewer{n}"), "slug": format!("viewer{n}"),
+                               "identity": {"color": "#FF9D00", "badges": []}},
+                });
+                let push = json!({"push": {"channel": format!("chatrooms.{chatroom}.v2"),
+                    "pub": {"data": {"event": "App\\Events\\ChatMessageEvent",
+                                     "data": data.to_string(), "tags": {}}, "offset": n + 1}}});
+                conns[conn].send(push.to_string()).await;
+                true
+            }
+        }
+    }
+
+    fn connections(&self) -> usize {
+        match self {
+            Feed::Twitch(peer) => peer.connections(),
+            Feed::Kick { conns, .. } => conns.len(),
+        }
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
     // The ingest inherits it: 20 JOINs per 100 ms instead of per 10 s.
     std::env::set_var("CROSSCHAT_TWITCH_TEST_JOIN_WINDOW_MS", "100");
-    let peer = TwitchPeer::start(Script::default()).await;
-    let stack = Stack::start_with(&[("twitch", vec!["--twitch-irc-url".into(), peer.irc_url()])]);
+    let (platform, label) = if a.kick {
+        ("kick", "Kick")
+    } else {
+        ("twitch", "Twitch")
+    };
+    let mut twitch = None;
+    let mut kick = None;
+    let ingest_args = if a.kick {
+        let peer = KickPeer::start().await.expect("the Kick peer starts");
+        let flags = vec![
+            "--kick-web-url".into(),
+            peer.web_url.clone(),
+            "--kick-realtime-api-url".into(),
+            peer.api_url.clone(),
+        ];
+        kick = Some(peer);
+        flags
+    } else {
+        let peer = TwitchPeer::start(Script::default()).await;
+        let flags = vec!["--twitch-irc-url".into(), peer.irc_url()];
+        twitch = Some(peer);
+        flags
+    };
+    let stack = Stack::start_with(&[(platform, ingest_args)]);
     let channels: Vec<String> = (0..a.channels).map(|i| format!("latency{i:04}")).collect();
     let streamers = a.channels.div_ceil(LINKS_PER_STREAMER);
     let base = Instant::now();
@@ -102,15 +199,20 @@ async fn main() {
     let mut users = Vec::new();
     for s in 0..streamers {
         let u = User::register(&stack.base_url, &format!("latency{s}"));
-        for ch in channels
+        for (i, ch) in channels
             .iter()
+            .enumerate()
             .skip(s * LINKS_PER_STREAMER)
             .take(LINKS_PER_STREAMER)
         {
-            let (status, body) = u.post(
-                "/api/channels",
-                json!({ "platform": "twitch", "channel": ch }),
-            );
+            // Kick: the ids pasted, as a streamer does when Cloudflare blocks the lookup.
+            let body = if a.kick {
+                json!({ "platform": platform, "channel": ch,
+                        "chatroomId": chatroom_of(i), "channelId": 9_000_000 + i as u64 })
+            } else {
+                json!({ "platform": platform, "channel": ch })
+            };
+            let (status, body) = u.post("/api/channels", body);
             assert_eq!(status, 201, "linking {ch}: {body}");
         }
         let (ws, first) = u.join(&u.id, None).await;
@@ -118,31 +220,58 @@ async fn main() {
         tokio::spawn(subscribe(ws, base, seen.clone()));
         users.push(u);
     }
-    let wanted = channels.clone();
-    peer.wait(Duration::from_secs(60), "every channel joined", move |p| {
-        let joined: Vec<String> = (0..p.connections()).flat_map(|c| p.joined(c)).collect();
-        wanted.iter().all(|c| joined.iter().any(|j| j == c))
-    })
-    .await;
-    let connections = peer.connections();
-
-    let line = |n: u64, channel: &str| {
-        let t = base.elapsed().as_micros();
-        format!(
-            "@badge-info=;badges=;color=#1E90FF;display-name=Viewer{n};emotes=;flags=;id={};mod=0;\
-             room-id=1;subscriber=0;tmi-sent-ts=1700000000000;turbo=0;user-id={n};user-type= \
-             :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #{channel} :lat {n} {t}",
-            uuid::Uuid::new_v4()
-        )
+    let feed = if let Some(peer) = twitch {
+        let wanted = channels.clone();
+        peer.wait(Duration::from_secs(60), "every channel joined", move |p| {
+            let joined: Vec<String> = (0..p.connections()).flat_map(|c| p.joined(c)).collect();
+            wanted.iter().all(|c| joined.iter().any(|j| j == c))
+        })
+        .await;
+        Feed::Twitch(peer)
+    } else {
+        let peer = kick.expect("a Kick peer");
+        let by_feed: HashMap<String, (String, u64)> = channels
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    format!("chatrooms.{}.v2", chatroom_of(i)),
+                    (c.clone(), chatroom_of(i)),
+                )
+            })
+            .collect();
+        let mut conns = Vec::new();
+        let mut route = HashMap::new();
+        while route.len() < channels.len() {
+            let mut conn = peer
+                .accept(Duration::from_secs(60))
+                .await
+                .expect("the ingest connects to the Kick feed");
+            conn.centrifugo_connect(json!({})).await;
+            for feed_name in conn
+                .centrifugo_subscribes(channels.len() - route.len())
+                .await
+            {
+                if let Some((slug, chatroom)) = by_feed.get(&feed_name) {
+                    route.insert(slug.clone(), (conns.len(), *chatroom));
+                }
+            }
+            conns.push(conn);
+        }
+        Feed::Kick { conns, route }
     };
+    let connections = feed.connections();
+
     // Warm-up: one message per channel, all received, before the clock starts.
     for (i, ch) in channels.iter().enumerate() {
-        peer.send_to_channel(ch, &line(u64::MAX - i as u64, ch));
+        feed.send(u64::MAX / 2 + i as u64, ch, base).await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while seen.lock().unwrap().count.len() < channels.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let warmed = seen.lock().unwrap().count.len();
+    assert_eq!(warmed, channels.len(), "the warm-up messages arrived");
     *seen.lock().unwrap() = Seen::default();
 
     let total = a.rate * a.seconds;
@@ -153,7 +282,7 @@ async fn main() {
         let due = ((start.elapsed().as_secs_f64() * a.rate as f64) as u64).min(total);
         while n < due {
             let ch = &channels[(n as usize) % channels.len()];
-            if peer.send_to_channel(ch, &line(n, ch)).is_none() {
+            if !feed.send(n, ch, base).await {
                 unroutable += 1;
             }
             n += 1;
@@ -174,11 +303,11 @@ async fn main() {
         .map(|&c| u64::from(c.saturating_sub(1)))
         .sum();
     println!(
-        "| platform | channels | IRC connections | rate msg/s | sent | received | lost | duplicated | p50 ms | p95 ms | p99 ms | max ms |"
+        "| platform | channels | feed connections | rate msg/s | sent | received | lost | duplicated | p50 ms | p95 ms | p99 ms | max ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| Twitch | {} | {connections} | {:.0} | {total} | {received} | {} | {duplicated} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| {label} | {} | {connections} | {:.0} | {total} | {received} | {} | {duplicated} | {:.2} | {:.2} | {:.2} | {:.2} |",
         a.channels,
         total as f64 / sent_for.as_secs_f64(),
         total - received,
@@ -188,7 +317,7 @@ async fn main() {
         pct(&s.latencies_us, 1.0),
     );
     if unroutable > 0 {
-        println!("{unroutable} messages had no open connection that joined their channel");
+        println!("{unroutable} messages had no open connection reading their channel");
     }
     drop(users);
     drop(stack);
