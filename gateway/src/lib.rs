@@ -29,6 +29,9 @@ pub mod channels;
 pub mod config;
 pub mod error;
 pub mod events;
+/// Property checks for the fuzz targets and their corpus replay (`fuzz/README.md`).
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod producers;
 pub mod pump;

@@ -207,7 +207,9 @@ impl LogEntry for Pumped {
 
 /// The fields of a [`ChatMessage`], and nothing else: a payload with unknown fields is refused, so
 /// the bytes stored and pushed verbatim are a normalised message. Strings are borrowed when they
-/// have no escapes.
+/// have no escapes. Each field takes exactly the values `ChatMessage` reads back (an optional
+/// `kind`, `isOwner`, `badges` or `emotes` may be absent, never `null`), or the log would keep a
+/// line its readers skip.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[allow(dead_code)] // read only to validate
@@ -226,7 +228,7 @@ struct Strict<'a> {
     #[serde(default, borrow)]
     color: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    kind: Option<shm_layout::Kind>,
+    kind: shm_layout::Kind,
     #[serde(default, borrow)]
     channel: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -234,11 +236,11 @@ struct Strict<'a> {
     #[serde(default, borrow)]
     user_id: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    is_owner: Option<bool>,
+    is_owner: bool,
     #[serde(default, borrow)]
-    badges: Option<Vec<std::borrow::Cow<'a, str>>>,
+    badges: Vec<std::borrow::Cow<'a, str>>,
     #[serde(default)]
-    emotes: Option<Vec<shm_layout::Emote>>,
+    emotes: Vec<shm_layout::Emote>,
     #[serde(default)]
     reply_to: Option<shm_layout::ReplyTo>,
     #[serde(default)]
@@ -446,6 +448,16 @@ mod tests {
         assert!(Pumped::from_slot(v.to_string().as_bytes()).is_err());
         assert!(Pumped::from_slot(b"not json").is_err());
         assert!(Pumped::from_slot(br#"{"id":"x"}"#).is_err());
+        // Found by fuzzing (gateway_pump_slot): `null` where ChatMessage has a default was kept
+        // verbatim, and the log's readers then skipped the line.
+        for field in ["kind", "isOwner", "badges", "emotes"] {
+            let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+            v[field] = serde_json::Value::Null;
+            assert!(
+                Pumped::from_slot(v.to_string().as_bytes()).is_err(),
+                "{field}: null"
+            );
+        }
         let pretty = serde_json::to_vec_pretty(&m).unwrap();
         let p = Pumped::from_slot(&pretty).unwrap();
         assert!(!p.json.contains(&b'\n'));
