@@ -127,6 +127,23 @@ fn assert_sanitised(m: &ChatMessage) {
     if let Some(st) = &m.system_text {
         assert!(!st.is_empty() && clean(st) && st.chars().count() <= MAX_TEXT_CHARS);
     }
+    // What the socket would also take: bounded ids and names, a decimal amount, and a slot.
+    let id_ok = |s: &str| !s.is_empty() && s.len() <= normalize::MAX_ID_CHARS && clean(s);
+    assert!(m.platform_message_id.as_deref().is_none_or(id_ok));
+    assert!(m.user_id.as_deref().is_none_or(id_ok));
+    assert!(m.emotes.iter().all(|e| id_ok(&e.id)));
+    if let Some(c) = &m.channel {
+        assert!(!c.is_empty() && clean(c) && c.chars().count() <= normalize::MAX_CHANNEL_CHARS);
+    }
+    if let Some(a) = &m.amount {
+        assert!(normalize::is_amount_value(&a.value), "{a:?}");
+        assert!((1..=8).contains(&a.currency.len()) && !a.display.is_empty());
+    }
+    let len = m.to_json().len();
+    assert!(
+        len <= shm_layout::MAX_PAYLOAD,
+        "a sanitised message of {len} bytes"
+    );
 }
 
 /// Twitch IRC: the input's lines as the transport cuts them, each parsed and, for the commands

@@ -281,12 +281,7 @@ mod v2 {
         }
         if let Some(a) = v.amount {
             let value = a.value.trim();
-            let valid = !value.is_empty()
-                && value.len() <= 24
-                && value.bytes().filter(|&b| b == b'.').count() <= 1
-                && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-                && value.bytes().next().is_some_and(|b| b.is_ascii_digit());
-            if !valid {
+            if !is_amount_value(value) {
                 return Err(Refusal::invalid(
                     "field \"amount.value\" must be a decimal number as a string, like \"2.00\"",
                 ));
@@ -348,6 +343,15 @@ mod v2 {
 }
 
 pub use v2::{short_field, MAX_BADGES, MAX_CHANNEL_CHARS, MAX_EMOTES, MAX_ID_CHARS};
+
+/// An `amount.value`: a decimal number as a string ("2.00"), at most 24 characters.
+pub fn is_amount_value(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 24
+        && v.bytes().filter(|&b| b == b'.').count() <= 1
+        && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && v.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
 
 /// Appends `msg`'s slot JSON to `out`; refuses `too_large` (leaving `out` as it was) when it is
 /// over a slot's [`MAX_PAYLOAD`] bytes.

@@ -11,7 +11,8 @@ use tokio::sync::watch;
 
 use super::{ConnectorMetrics, Dedupe, Links, StatusBoard};
 use crate::normalize::{
-    clean, normalise_color, MAX_BADGES, MAX_EMOTES, MAX_TEXT_CHARS, MAX_USER_CHARS,
+    clean, is_amount_value, normalise_color, MAX_BADGES, MAX_CHANNEL_CHARS, MAX_EMOTES,
+    MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_USER_CHARS,
 };
 use crate::writer::{Batch, Outcome, WriterHandle};
 
@@ -90,7 +91,7 @@ impl Sink {
             let start = batch.bytes.len();
             ev.write_json(&mut batch.bytes);
             if batch.bytes.len() - start > MAX_PAYLOAD {
-                // sanitise() bounds a message well under a slot; an event is small.
+                // sanitise() makes a message fit a slot; an event is small.
                 batch.bytes.truncate(start);
                 m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(channel, "an event did not fit a ring slot and was dropped");
@@ -186,7 +187,89 @@ pub fn sanitise(m: &mut ChatMessage) -> bool {
         clean_in_place(&mut r.text);
         cut(&mut r.text, 200);
     }
+    if m.reply_to
+        .as_ref()
+        .is_some_and(|r| !is_id(&r.platform_message_id) || r.user.is_empty())
+    {
+        m.reply_to = None;
+    }
+    // Ids are kept whole or not at all (a cut id names something else); names are cut.
+    if let Some(c) = &mut m.channel {
+        clean_in_place(c);
+        cut(c, MAX_CHANNEL_CHARS);
+    }
+    if m.channel.as_deref() == Some("") {
+        m.channel = None;
+    }
+    if !m.platform_message_id.as_deref().is_none_or(is_id) {
+        m.platform_message_id = None;
+    }
+    if !m.user_id.as_deref().is_none_or(is_id) {
+        m.user_id = None;
+    }
+    m.emotes.retain(|e| is_id(&e.id));
+    if let Some(a) = &m.amount {
+        if !is_amount_value(&a.value)
+            || !(1..=8).contains(&a.currency.len())
+            || !a.currency.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            m.amount = None;
+        }
+    }
+    if let Some(a) = &mut m.amount {
+        clean_in_place(&mut a.display);
+        cut(&mut a.display, 32);
+        if a.display.is_empty() {
+            a.display = format!("{} {}", a.value, a.currency);
+        }
+    }
+    fit_slot(m)
+}
+
+/// Makes a message fit a ring slot by shedding what the chat line can do without, in this order:
+/// emote images (the UI shows their names), the reply's quoted text, the system text, badges,
+/// then the end of the text (as much as is over). False only when no text would be left.
+fn fit_slot(m: &mut ChatMessage) -> bool {
+    let fits = |m: &ChatMessage| m.to_json().len() <= MAX_PAYLOAD;
+    if fits(m) {
+        return true;
+    }
+    m.emotes.clear();
+    if fits(m) {
+        return true;
+    }
+    if let Some(r) = &mut m.reply_to {
+        r.text.clear();
+    }
+    m.system_text = None;
+    m.badges.clear();
+    while !fits(m) {
+        let over = m.to_json().len() - MAX_PAYLOAD;
+        // Drop as many characters from the end as make up the excess in JSON bytes.
+        let (mut bytes, mut chars) = (0, 0);
+        for c in m.text.chars().rev() {
+            if bytes >= over {
+                break;
+            }
+            bytes += c.len_utf8() + usize::from(c == '"' || c == '\\');
+            chars += 1;
+        }
+        let keep = m.text.chars().count().saturating_sub(chars.max(1));
+        if keep == 0 {
+            return false;
+        }
+        cut(&mut m.text, keep);
+        if m.text.is_empty() {
+            return false;
+        }
+    }
     true
+}
+
+/// An id as the producer socket takes it: 1–128 characters, no control characters or spaces
+/// at the ends.
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_ID_CHARS && s.trim() == s && !s.chars().any(|c| c.is_control())
 }
 
 /// [`clean`] without a copy when the string is already clean.
@@ -225,6 +308,62 @@ mod tests {
 
     fn msg(user: &str, text: &str) -> ChatMessage {
         ChatMessage::simple(Uuid::nil(), Uuid::nil(), Platform::Twitch, user, text, 1)
+    }
+
+    #[test]
+    fn a_message_too_big_for_a_slot_sheds_emote_images_then_text_and_fits() {
+        // 1,000 four-byte characters, 128 emotes with 128-character ids: far over a slot.
+        let text: String = "😀".repeat(MAX_TEXT_CHARS);
+        let mut m = msg("viewer", &text);
+        m.emotes = (0..MAX_EMOTES as u32)
+            .map(|i| Emote {
+                id: format!("{i:0>128}"),
+                name: "😀".into(),
+                start: i,
+                end: i + 1,
+            })
+            .collect();
+        m.channel = Some("c".repeat(300));
+        m.user_id = Some("id\u{0}with a NUL".into());
+        m.platform_message_id = Some("x".repeat(MAX_ID_CHARS + 1));
+        m.amount = Some(shm_layout::Amount {
+            value: "12,00".into(),
+            currency: "EUR".into(),
+            display: "€12,00".into(),
+        });
+        assert!(m.to_json().len() > 4 * MAX_PAYLOAD);
+        assert!(sanitise(&mut m));
+        assert!(m.to_json().len() <= MAX_PAYLOAD, "{}", m.to_json().len());
+        assert!(m.emotes.is_empty(), "emote images go first");
+        assert!(m.text.chars().count() > 900, "most of the text stays");
+        assert_eq!(
+            m.channel.as_deref().map(|c| c.chars().count()),
+            Some(MAX_CHANNEL_CHARS)
+        );
+        assert_eq!(
+            (m.user_id.as_deref(), m.platform_message_id.as_deref()),
+            (None, None)
+        );
+        assert!(m.amount.is_none(), "not a decimal amount");
+    }
+
+    #[test]
+    fn a_message_that_fits_keeps_its_emotes_and_a_good_amount() {
+        let mut m = msg("viewer", "Kappa hi");
+        m.emotes = vec![Emote {
+            id: "25".into(),
+            name: "Kappa".into(),
+            start: 0,
+            end: 5,
+        }];
+        m.amount = Some(shm_layout::Amount {
+            value: "2.00".into(),
+            currency: "EUR".into(),
+            display: " ".into(),
+        });
+        assert!(sanitise(&mut m));
+        assert_eq!(m.emotes.len(), 1);
+        assert_eq!(m.amount.unwrap().display, "2.00 EUR");
     }
 
     #[test]
