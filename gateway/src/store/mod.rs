@@ -413,7 +413,9 @@ impl Store {
                         .extend(fresh.into_iter().map(|i| batch[i].clone()));
                 }
                 Err(e) => {
-                    tracing::error!(streamer = %user, error = %e, "could not append to a chat log; the batch stays in the ring and is retried");
+                    // Debug only: the pump retries every ≤ 2 s and reports the failure itself,
+                    // once a minute while it lasts (`PumpStats::failed`), not once per retry.
+                    tracing::debug!(streamer = %user, error = %e, "could not append to a chat log; the batch stays in the ring and is retried");
                     report.failed = Some(e);
                 }
             }
