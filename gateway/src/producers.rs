@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use shm_layout::protocol::ReplyCode;
 use shm_layout::Platform;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -208,12 +209,12 @@ fn classify(r: Reply) -> IngestOutcome {
     let sentence = r
         .error
         .unwrap_or_else(|| "the ingest refused the message".into());
-    match r.code.as_deref() {
-        Some("invalid") => IngestOutcome::Invalid(sentence),
-        Some("too_large") => IngestOutcome::TooLarge(sentence),
-        Some("queue_full") => IngestOutcome::QueueFull(sentence),
-        Some("unavailable") => IngestOutcome::NotRunning(sentence),
-        other => IngestOutcome::Protocol(format!("unknown code {other:?}: {sentence}")),
+    match r.code.as_deref().and_then(ReplyCode::from_wire) {
+        Some(ReplyCode::Invalid) => IngestOutcome::Invalid(sentence),
+        Some(ReplyCode::TooLarge) => IngestOutcome::TooLarge(sentence),
+        Some(ReplyCode::QueueFull) => IngestOutcome::QueueFull(sentence),
+        Some(ReplyCode::Unavailable) => IngestOutcome::NotRunning(sentence),
+        None => IngestOutcome::Protocol(format!("unknown code {:?}: {sentence}", r.code)),
     }
 }
 

@@ -33,49 +33,8 @@ pub const MAX_USER_CHARS: usize = 64;
 /// Longest `text`, in characters, after normalisation.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
-/// The reply codes of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Code {
-    /// The request breaks a normalisation rule.
-    Invalid,
-    /// The request line or the normalised message is too large.
-    TooLarge,
-    /// The ring stayed full for the whole `--full-wait-ms`.
-    QueueFull,
-    /// The segment's lock could not be taken (5 attempts of 1500 ms).
-    Unavailable,
-}
-
-impl Code {
-    /// Every code, in the order summaries list them.
-    pub const ALL: [Code; 4] = [
-        Code::Invalid,
-        Code::TooLarge,
-        Code::QueueFull,
-        Code::Unavailable,
-    ];
-
-    /// The code as it appears in a reply (`invalid`, `too_large`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Invalid => "invalid",
-            Code::TooLarge => "too_large",
-            Code::QueueFull => "queue_full",
-            Code::Unavailable => "unavailable",
-        }
-    }
-
-    /// Index into per-code counter arrays.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The reply codes of the protocol (defined once, in `shm_layout::protocol`, for both sides).
+pub use shm_layout::protocol::ReplyCode as Code;
 
 /// Why a request was refused: its code and a sentence for the producer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,10 +1,60 @@
-//! The control protocol between the gateway and each ingest, on the ingest's producer socket:
-//! the gateway sends the whole set of linked channels (`{"type":"channels","channels":[Link…]}`)
+//! The protocol between the gateway and each ingest, on the ingest's producer socket: the
+//! [`ReplyCode`] of a refused request, and the control messages — the gateway sends the whole set of linked channels (`{"type":"channels","channels":[Link…]}`)
 //! and asks `{"type":"status"}`; both are answered with a [`StatusReply`]. Both sides use these
 //! types, so the wire format is defined once.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// Why the ingest refused a request: the `code` of a reply `{"ok":false,"code",…}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyCode {
+    /// The request breaks a normalisation rule.
+    Invalid,
+    /// The request line or the normalised message is too large.
+    TooLarge,
+    /// The ring stayed full for the whole `--full-wait-ms`.
+    QueueFull,
+    /// The segment's lock could not be taken.
+    Unavailable,
+}
+
+impl ReplyCode {
+    /// Every code, in the order summaries list them.
+    pub const ALL: [ReplyCode; 4] = [
+        ReplyCode::Invalid,
+        ReplyCode::TooLarge,
+        ReplyCode::QueueFull,
+        ReplyCode::Unavailable,
+    ];
+
+    /// The code as it appears in a reply (`invalid`, `too_large`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplyCode::Invalid => "invalid",
+            ReplyCode::TooLarge => "too_large",
+            ReplyCode::QueueFull => "queue_full",
+            ReplyCode::Unavailable => "unavailable",
+        }
+    }
+
+    /// The code a reply names (None for a code this build does not know).
+    pub fn from_wire(s: &str) -> Option<ReplyCode> {
+        ReplyCode::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Index into per-code counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One linked channel and who linked it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
