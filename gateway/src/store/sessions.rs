@@ -127,7 +127,9 @@ impl SessionStore {
     pub fn create(&self, user_id: Uuid) -> io::Result<String> {
         let token = hex::encode(rand::random::<[u8; 32]>());
         let now = now_ms();
-        let mut map = self.lock();
+        let mut live = self.lock();
+        // Changed on a copy: a failed save (a full disk) must not log anyone out.
+        let mut map = live.clone();
         map.retain(|_, l| l.expires_at > now);
         let mut mine: Vec<([u8; 32], u64)> = map
             .iter()
@@ -149,10 +151,8 @@ impl SessionStore {
                 expires_at: now + SESSION_TTL_MS,
             },
         );
-        if let Err(e) = self.save(&map) {
-            map.remove(&hash);
-            return Err(e);
-        }
+        self.save(&map)?;
+        *live = map;
         Ok(token)
     }
 
@@ -183,5 +183,37 @@ impl SessionStore {
             return Err(e);
         }
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_whose_save_fails_logs_nobody_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessions.json");
+        let store = SessionStore::load(&path).unwrap();
+        let user = Uuid::new_v4();
+        let first = store.create(user).unwrap();
+        // The file can no longer be replaced (a directory sits where it was): every save fails.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir_all(path.join("blocker")).unwrap();
+        for _ in 0..MAX_SESSIONS_PER_USER + 1 {
+            assert!(store.create(user).is_err());
+        }
+        assert_eq!(
+            store.lookup(&first),
+            Some(user),
+            "the old session still works"
+        );
+        // And no temporary file was left behind by the failed writes.
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
