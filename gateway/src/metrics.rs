@@ -58,6 +58,8 @@ pub struct Metrics {
     pub login_throttled: Counter,
     /// Overlay sockets closed for a key that opens nothing (4001).
     pub overlay_key_refused: Counter,
+    /// WebSocket connections closed for invalid frames (1008 after 5, 1009 for a broken one).
+    pub ws_closed_invalid: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +81,7 @@ impl Metrics {
         let login_failures = Counter::default();
         let login_throttled = Counter::default();
         let overlay_key_refused = Counter::default();
+        let ws_closed_invalid = Counter::default();
         registry.register(
             "crosschat_pump_batch_size",
             "Messages per non-empty pump cycle",
@@ -124,6 +127,11 @@ impl Metrics {
             "Overlay sockets closed because their key opens no overlay link (4001)",
             overlay_key_refused.clone(),
         );
+        registry.register(
+            "crosschat_ws_closed_invalid",
+            "WebSocket connections closed for invalid frames (1008 after five, 1009 for an oversize or malformed one)",
+            ws_closed_invalid.clone(),
+        );
         registry.register_collector(Box::new(LiveCollector { state }));
         Metrics {
             registry,
@@ -135,6 +143,7 @@ impl Metrics {
             login_failures,
             login_throttled,
             overlay_key_refused,
+            ws_closed_invalid,
         }
     }
 

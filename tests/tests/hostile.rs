@@ -1119,6 +1119,11 @@ async fn garbage_floods_and_cookieless_upgrades_leave_other_subscribers_whole() 
         &[("route", "/api/socket"), ("status", "401")],
     );
     assert_eq!(counted, 1000.0, "every refused upgrade is counted");
+    assert_eq!(
+        metric(&base, "crosschat_ws_closed_invalid_total"),
+        conns as f64,
+        "every connection closed for garbage is counted"
+    );
     wait_for(
         "only the legitimate subscriber to stay connected",
         Duration::from_secs(10),

@@ -265,6 +265,7 @@ async fn connection(socket: WsStream, who: Who, state: State) {
                 }
                 Some(Err(e)) => {
                     tracing::debug!(who = ?c.who, error = %e, "websocket read failed");
+                    c.state.metrics.ws_closed_invalid.inc();
                     break End::Close(1009, "that frame was too large or malformed");
                 }
                 None => break End::Gone,
@@ -452,6 +453,7 @@ impl Conn {
     async fn abuse(&mut self, sentence: &str) -> Result<(), End> {
         self.abuse += 1;
         if self.abuse >= MAX_ABUSE {
+            self.state.metrics.ws_closed_invalid.inc();
             return Err(End::Close(1008, "too many invalid frames"));
         }
         self.send(error_frame(sentence)).await
