@@ -354,9 +354,7 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         // uncontended histogram lock each, small next to parsing the message, and it gives the
         // real distribution rather than only each batch's oldest message.
         if !report.persisted.is_empty() {
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
+            let now_ms = shm_layout::now_ms();
             for m in &report.persisted {
                 // A producer clock ahead of ours counts as 0, not as a negative latency.
                 metrics

@@ -36,13 +36,8 @@ use self::logs::{read_messages, LogEntry, LogStore};
 use self::sessions::SessionStore;
 use self::users::{StreamSession, UserStore};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch (the one clock every process uses).
+pub use shm_layout::now_ms;
 
 /// When chat logs are flushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
