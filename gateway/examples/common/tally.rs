@@ -31,14 +31,39 @@ fn value_after<'a>(frame: &'a str, key: &str) -> Option<&'a str> {
     Some(&frame[start..start + len])
 }
 
-/// A driver's message text `producer:seq:nanos[ padding]` → (producer, seq, nanos).
+/// The digits at the start of `s` as a number, and what follows them.
+fn number(s: &[u8]) -> Option<(u64, &[u8])> {
+    let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || n > 19 {
+        return None;
+    }
+    let v = s[..n]
+        .iter()
+        .fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    Some((v, &s[n..]))
+}
+
+/// A driver's message text `producer:seq:nanos[ padding]` → (producer, seq, nanos); `text` may
+/// run on past the stamp (to the end of the frame).
 pub fn stamp(text: &str) -> Option<(usize, u64, u64)> {
-    let head = text.split(' ').next()?;
-    let mut parts = head.split(':');
-    let p = parts.next()?.parse().ok()?;
-    let s = parts.next()?.parse().ok()?;
-    let t = parts.next()?.parse().ok()?;
-    Some((p, s, t))
+    let (p, rest) = number(text.as_bytes())?;
+    let (s, rest) = number(rest.strip_prefix(b":")?)?;
+    let (t, _) = number(rest.strip_prefix(b":")?)?;
+    Some((p as usize, s, t))
+}
+
+/// The message id and the text (running on to the end of the frame) of a chat frame, read at
+/// the offsets where the gateway writes them: `{"type":"chat:message","message":{"id":"<36>",
+/// "streamerId":"<36>","user":"<no quote>","text":"…` — a prefix compare and one byte search,
+/// where searching the frame for each key cost the driver a third of its time at 1M frames/s.
+fn chat_fields(f: &str) -> Option<(&str, &str)> {
+    let rest = f.strip_prefix(r#"{"type":"chat:message","message":{"id":""#)?;
+    let id = rest.get(..36)?;
+    let rest = rest.get(36..)?.strip_prefix(r#"","streamerId":""#)?;
+    let rest = rest.get(36..)?.strip_prefix(r#"","user":""#)?;
+    let end = rest.find('"')?;
+    let text = rest[end..].strip_prefix(r#"","text":""#)?;
+    Some((id, text))
 }
 
 /// What one subscriber received: per producer the sequence numbers, produce→receive latencies,
@@ -95,7 +120,12 @@ impl Tally {
                 Kind::Other
             };
         }
-        let Some((p, seq, t0)) = value_after(f, r#""text":""#).and_then(stamp) else {
+        // The fast path, else a search for each key (should the field order change).
+        let (id, text) = match chat_fields(f) {
+            Some((id, text)) => (Some(id), Some(text)),
+            None => (value_after(f, r#""id":""#), value_after(f, r#""text":""#)),
+        };
+        let Some((p, seq, t0)) = text.and_then(stamp) else {
             return Kind::Other;
         };
         let Some(set) = self.got.get_mut(p) else {
@@ -105,10 +135,12 @@ impl Tally {
         if !set.insert(seq) {
             return Kind::Duplicate;
         }
-        let now = clock.elapsed().as_nanos() as u64;
-        self.latency.record(now.saturating_sub(t0) / 1000);
-        self.last_new = Some(Instant::now());
-        if let Some(id) = value_after(f, r#""id":""#) {
+        // One clock read per frame (it was a tenth of the driver's time with two).
+        let now = Instant::now();
+        let ns = now.duration_since(clock).as_nanos() as u64;
+        self.latency.record(ns.saturating_sub(t0) / 1000);
+        self.last_new = Some(now);
+        if let Some(id) = id {
             match &mut self.last_id {
                 Some(last) => {
                     last.clear();
@@ -118,5 +150,28 @@ impl Tally {
             }
         }
         Kind::Chat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_and_the_search_read_the_same_fields() {
+        let f = r#"{"type":"chat:message","message":{"id":"0b5e6f1c-3c39-4c55-9a43-0c1f2a7e9d10","streamerId":"5d1c0f5e-8e0b-4a7e-9a43-0c1f2a7e9d11","user":"load1","text":"1:42:1234567 pad","platform":"twitch"}}"#;
+        let (id, text) = chat_fields(f).expect("the gateway's field order");
+        assert_eq!(Some(id), value_after(f, r#""id":""#));
+        assert_eq!(stamp(text), Some((1, 42, 1234567)));
+        assert_eq!(
+            stamp(value_after(f, r#""text":""#).unwrap()),
+            Some((1, 42, 1234567))
+        );
+        // Another order still counts, through the search.
+        let g = r#"{"type":"chat:message","message":{"text":"2:7:99","id":"x"}}"#;
+        let mut t = Tally::new(3);
+        assert_eq!(t.frame(g, Instant::now()), Kind::Chat);
+        assert_eq!(t.frame(g, Instant::now()), Kind::Duplicate);
+        assert_eq!(t.last_id.as_deref(), Some("x"));
     }
 }

@@ -108,11 +108,13 @@ impl OpenError {
     }
 }
 
-/// Small client buffers: frames are at most ~4 KiB; tungstenite's defaults (128 KiB read buffer,
-/// allocated eagerly) would make the driver, not the gateway, the memory hog.
+/// Small client buffers: tungstenite's defaults (a 128 KiB read buffer, allocated eagerly) would
+/// make the driver, not the gateway, the memory hog. It also zero-fills the free part of the read
+/// buffer before every read (6 % of the driver's time at 1M frames/s with 8 KiB), so 4 KiB: a
+/// frame that does not fit (≤ ~3.8 KiB here) is read in two.
 pub fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
 }
 
