@@ -12,20 +12,29 @@ use crate::error::ApiError;
 /// characters plus a few fields.
 pub const BODY_LIMIT: u64 = 16 * 1024;
 
+/// The Content-Security-Policy, with the `frame-ancestors` source it allows.
+macro_rules! csp {
+    ($ancestors:literal) => {
+        concat!(
+            "default-src 'self'; connect-src 'self'; ",
+            "img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; ",
+            "style-src 'self'; script-src 'self'; frame-ancestors ",
+            $ancestors,
+            "; base-uri 'none'; form-action 'self'"
+        )
+    };
+}
+
 /// The Content-Security-Policy sent with every response. Everything comes from the gateway's own
 /// origin; `connect-src 'self'` also covers `ws://`/`wss://` to the same host in current browsers
 /// (CSP level 3), which is all the dashboard's WebSocket needs. Emote images come straight from
 /// the two platforms' emote CDNs (named exactly; no proxy, so the gateway never fetches the
-/// internet); an image that cannot load shows the emote's name instead.
-pub const CSP: &str = "default-src 'self'; connect-src 'self'; \
-img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; \
-style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// internet); an image that cannot load shows the emote's name instead. No page may be framed.
+pub const CSP: &str = csp!("'none'");
 
 /// [`CSP`] for the overlay page, which the dashboard's live preview frames: the same policy, but
 /// frameable by the gateway's own pages (`frame-ancestors 'self'`). OBS loads it top-level.
-pub const CSP_FRAMEABLE_BY_SELF: &str = "default-src 'self'; connect-src 'self'; \
-img-src 'self' data: https://static-cdn.jtvnw.net https://files.kick.com; \
-style-src 'self'; script-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'";
+pub const CSP_FRAMEABLE_BY_SELF: &str = csp!("'self'");
 
 /// Lets the gateway's own pages frame this response (and nobody else's).
 pub fn frameable_by_self(res: &mut warp::reply::Response) {

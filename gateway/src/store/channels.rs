@@ -12,7 +12,7 @@ use shm_layout::protocol::Link;
 use shm_layout::Platform;
 use uuid::Uuid;
 
-use super::atomic::write_atomic;
+use super::atomic::{read_json_or_default, write_json};
 
 /// Most channels one streamer may link.
 pub const MAX_LINKS_PER_STREAMER: usize = 50;
@@ -60,16 +60,7 @@ pub struct ChannelStore {
 impl ChannelStore {
     /// Loads `path` (absent: no links).
     pub fn load(path: &Path) -> io::Result<ChannelStore> {
-        let links = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a list of links: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let links = read_json_or_default(path, "a list of links")?;
         Ok(ChannelStore {
             path: path.to_owned(),
             links: Mutex::new(links),
@@ -81,8 +72,7 @@ impl ChannelStore {
     }
 
     fn save(&self, links: &[LinkRecord]) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(links).expect("links serialise");
-        write_atomic(&self.path, &bytes)
+        write_json(&self.path, links)
     }
 
     /// A streamer's links, oldest first.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::atomic::write_atomic;
+use super::atomic::{read_json_or_default, write_json};
 
 /// Most blocked users.
 pub const MAX_BLOCKED_USERS: usize = 1000;
@@ -124,16 +124,7 @@ pub struct FilterStore {
 impl FilterStore {
     /// Loads `path` (absent: every streamer has the defaults).
     pub fn load(path: &Path) -> io::Result<FilterStore> {
-        let by_streamer = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a map of filters: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(e),
-        };
+        let by_streamer = read_json_or_default(path, "a map of filters")?;
         Ok(FilterStore {
             path: path.to_owned(),
             by_streamer: Mutex::new(by_streamer),
@@ -155,8 +146,7 @@ impl FilterStore {
         let mut map = self.lock();
         let mut next = map.clone();
         next.insert(streamer, filters);
-        let bytes = serde_json::to_vec_pretty(&next).expect("filters serialise");
-        write_atomic(&self.path, &bytes)?;
+        write_json(&self.path, &next)?;
         *map = next;
         Ok(())
     }

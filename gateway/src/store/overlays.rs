@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::atomic::write_atomic;
+use super::atomic::{read_json_or_default, write_json};
 use super::now_ms;
 use super::sessions::hash_token;
 
@@ -117,16 +117,7 @@ fn well_formed(key: &str) -> bool {
 impl OverlayStore {
     /// Loads `path` (absent: no links).
     pub fn load(path: &Path) -> io::Result<OverlayStore> {
-        let records = match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} is not a list of overlay links: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let records = read_json_or_default(path, "a list of overlay links")?;
         Ok(OverlayStore {
             path: path.to_owned(),
             records: Mutex::new(records),
@@ -138,8 +129,7 @@ impl OverlayStore {
     }
 
     fn save(&self, records: &[OverlayRecord]) -> io::Result<()> {
-        let bytes = serde_json::to_vec_pretty(records).expect("overlay links serialise");
-        write_atomic(&self.path, &bytes)
+        write_json(&self.path, records)
     }
 
     /// Makes a link; returns it and its key (the only time the key exists outside the caller).
