@@ -295,7 +295,6 @@ async fn idle(c: Common, n: usize) -> bool {
 
     // One message to all of them.
     let stamp = b.clock.elapsed().as_nanos() as u64;
-    let sent = Instant::now();
     let produced = produce::produce_one(
         &b.stack.socket("twitch"),
         &b.target.streamer,
@@ -312,7 +311,6 @@ async fn idle(c: Common, n: usize) -> bool {
         Duration::from_secs(60),
     )
     .await;
-    let all_s = sent.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);
     let mut outcomes = Vec::with_capacity(n);
     for s in subs {
@@ -328,9 +326,15 @@ async fn idle(c: Common, n: usize) -> bool {
     let lost = joined - got;
     let dup: u64 = ok.iter().map(|o| o.tally.duplicates()).sum();
     let ended: Vec<&String> = ok.iter().filter_map(|o| o.ended.as_ref()).collect();
+    // The time until all have it, when all have it.
+    let all = if got == joined && got > 0 {
+        format!("{:.3}", lat.ms(1.0) / 1000.0)
+    } else {
+        "never".to_string()
+    };
     println!(
-        "one message: {got} of {joined} received it · last after {:.3} s (p50 {:.1} ms, p99 {:.1} ms) · lost {lost} · duplicated {dup}",
-        lat.ms(1.0) / 1000.0,
+        "one message: {got} of {joined} received it · all had it after {} (p50 {:.1} ms, p99 {:.1} ms) · lost {lost} · duplicated {dup}",
+        if all == "never" { all.clone() } else { format!("{all} s") },
         lat.ms(0.5),
         lat.ms(0.99),
     );
@@ -345,10 +349,9 @@ async fn idle(c: Common, n: usize) -> bool {
         println!("{} sockets ended early, first: {}", ended.len(), ended[0]);
     }
     println!(
-        "RESULT idle socket={} subscribers={n} joined={joined} failed={} join_s={join_s:.1} rss_before_kib={rss_before} rss_after_kib={rss_after} per_conn_kib={per_conn:.1} all_received_s={:.3} p50_ms={:.1} lost={lost} dup={dup} errors={}",
+        "RESULT idle socket={} subscribers={n} joined={joined} failed={} join_s={join_s:.1} rss_before_kib={rss_before} rss_after_kib={rss_after} per_conn_kib={per_conn:.1} all_received_s={all} p50_ms={:.1} lost={lost} dup={dup} errors={}",
         c.socket,
         failed.len(),
-        if got == joined { lat.ms(1.0) / 1000.0 } else { all_s },
         lat.ms(0.5),
         word(&error_summary(failed.iter().copied())),
     );

@@ -98,6 +98,8 @@ impl OpenError {
     /// A short label to count errors by.
     pub fn kind(&self) -> String {
         match self {
+            // EMFILE and friends have no stable kind: their OS text says more.
+            OpenError::Connect(e) if e.raw_os_error().is_some() => format!("connect: {e}"),
             OpenError::Connect(e) => format!("connect: {}", e.kind()),
             OpenError::Status(s) => format!("upgrade refused: HTTP {s}"),
             OpenError::Ws(e) => format!("websocket: {e}"),
