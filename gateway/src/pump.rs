@@ -427,7 +427,7 @@ mod tests {
         let p = Pumped::from_slot(&bytes).unwrap();
         assert_eq!(&p.json[..], &bytes[..]);
         assert_eq!((p.id, p.streamer_id), (m.id, m.streamer_id));
-        let Outbound::Chat { frame, .. } = p.frame() else {
+        let Outbound::Logged { frame, .. } = p.frame() else {
             panic!()
         };
         let v: serde_json::Value = serde_json::from_str(&frame).unwrap();

@@ -22,7 +22,7 @@ pub fn chat_frame_around(id: Uuid, json: &str) -> Outbound {
     f.push_str(HEAD);
     f.push_str(json);
     f.push('}');
-    Outbound::Chat {
+    Outbound::Logged {
         id,
         frame: f.into(),
     }
@@ -69,7 +69,10 @@ pub fn moderation_frame(ev: &SlotEvent) -> Option<Outbound> {
             "at": c.timestamp,
         }),
     };
-    Some(Outbound::Event(v.to_string().into()))
+    Some(Outbound::Logged {
+        id: ev.id(),
+        frame: v.to_string().into(),
+    })
 }
 
 /// `{"type":"stream","status":…,"session":{…}}`.
@@ -116,9 +119,14 @@ mod tests {
     #[test]
     fn moderation_frames_name_our_ids() {
         let d = SlotEvent::Delete(Delete::new(Uuid::nil(), Platform::Twitch, "c", "m", 5));
-        let Some(Outbound::Event(f)) = moderation_frame(&d) else {
+        let Some(Outbound::Logged { id, frame: f }) = moderation_frame(&d) else {
             panic!()
         };
+        assert_eq!(
+            id,
+            d.id(),
+            "the event's id, to drop it from a resume once replayed"
+        );
         let v: serde_json::Value = serde_json::from_str(&f).unwrap();
         assert_eq!(v["type"], "chat:delete");
         assert_eq!(v["platform"], "Twitch");

@@ -28,14 +28,15 @@ pub const DEFAULT_QUEUE_BYTES: usize = 2 * 1024 * 1024;
 /// A frame on its way to a browser: serialised once, shared by every subscriber of the room.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    /// A chat message (its id lets a joining connection drop what its replay already sent).
-    Chat {
-        /// The message id.
+    /// The frame of a log line — a chat message or a moderation event. Its id lets a joining
+    /// connection drop what its replay (read from the log) already sent.
+    Logged {
+        /// The message's or the event's id.
         id: Uuid,
-        /// `{"type":"chat:message","message":{…}}`.
+        /// `{"type":"chat:message","message":{…}}`, `{"type":"chat:delete",…}`, ….
         frame: Utf8Bytes,
     },
-    /// Any other frame (stream started/ended).
+    /// Any other frame (stream, channel status, filters, overlay:hide): never replayed.
     Event(Utf8Bytes),
 }
 
@@ -43,7 +44,7 @@ impl Outbound {
     /// The frame's text.
     pub fn frame(&self) -> &Utf8Bytes {
         match self {
-            Outbound::Chat { frame, .. } | Outbound::Event(frame) => frame,
+            Outbound::Logged { frame, .. } | Outbound::Event(frame) => frame,
         }
     }
 }

@@ -418,7 +418,7 @@ impl Conn {
             let mut sent = 0u64;
             for o in batch {
                 let frame = match o {
-                    Outbound::Chat { id, frame } => {
+                    Outbound::Logged { id, frame } => {
                         if let Some(seen) = &self.replayed {
                             if seen.contains(&id) {
                                 continue;
@@ -614,7 +614,7 @@ impl Conn {
         let mut n = 0usize;
         while let Some(m) = rx.recv().await {
             let frame = match crate::realtime::frames::slot_frame(&m) {
-                Outbound::Chat { id, frame } => {
+                Outbound::Logged { id, frame } => {
                     if recent.len() == OUTBOUND_QUEUE {
                         recent.pop_front();
                     }
