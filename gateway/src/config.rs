@@ -72,7 +72,8 @@ pub struct Config {
     pub fsync: FsyncPolicy,
 
     /// Most live WebSocket connections (dashboards and overlays); more get 503. Each idle one
-    /// costs ~17 KiB of memory and one file descriptor (raise `ulimit -n` to match).
+    /// costs ~11 KiB of memory and one file descriptor: the gateway raises its soft open-file
+    /// limit to the hard one and caps this at that limit minus 1,024 kept for the chat logs.
     #[arg(long, env = "CROSSCHAT_WS_MAX_CONNECTIONS", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub ws_max_connections: u64,

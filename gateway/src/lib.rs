@@ -14,6 +14,7 @@
 //! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
 //! * [`realtime`]: the WebSocket handshake, connections, rooms and frames
 //! * [`server`]: the HTTP server loop (hyper under the warp filter)
+//! * [`limits`]: the open-file budget (WebSockets leave a reserve for the logs)
 //! * [`routes`]: the HTTP routes, composed in [`routes::routes`]
 //! * [`state`]: the shared state
 //! * [`ui`]: the embedded web UI (pages and assets)
@@ -32,6 +33,7 @@ pub mod events;
 /// Property checks for the fuzz targets and their corpus replay (`fuzz/README.md`).
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 pub mod metrics;
 pub mod producers;
 pub mod pump;
@@ -98,6 +100,17 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
     .map_err(|e| RunError::Startup(format!("bcrypt panicked: {e}")))?
     .map_err(|e| RunError::Startup(format!("bcrypt failed: {e}")))?;
     // The metrics read the state at scrape time, so they hold it weakly.
+    let open_files = limits::raise_open_file_limit();
+    let ws_max_connections = limits::websocket_cap(config.ws_max_connections, open_files);
+    if ws_max_connections < config.ws_max_connections {
+        tracing::warn!(
+            wanted = config.ws_max_connections,
+            allowed = ws_max_connections,
+            open_file_limit = open_files,
+            reserved = limits::RESERVED_FDS,
+            "fewer WebSocket connections than --ws-max-connections: the open-file limit must also cover the chat logs; raise LimitNOFILE / ulimit -n"
+        );
+    }
     Ok(Arc::new_cyclic(|weak| AppState {
         metrics: metrics::Metrics::new(weak.clone(), store.logs().fsync_seconds()),
         store,
@@ -111,7 +124,7 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
         shm_name: config.shm_name.clone(),
         segment: Default::default(),
         rooms: realtime::rooms::Rooms::new(config.ws_queue_bytes as usize),
-        ws_max_connections: config.ws_max_connections as usize,
+        ws_max_connections: ws_max_connections as usize,
         pump_stats: Default::default(),
         ws_connections: Default::default(),
         channels: Default::default(),
