@@ -182,29 +182,20 @@ impl Rooms {
         let Some(subs) = rooms.get_mut(&streamer) else {
             return;
         };
+        // Counted once per publish, and before the frames are queued: a connection that writes
+        // them at once then never releases bytes it was not yet charged for.
+        let batch_bytes: usize = frames.iter().map(|f| f.frame().len()).sum();
         subs.retain(|s| {
+            let queued = s.backlog.bytes.fetch_add(batch_bytes, Ordering::Relaxed) + batch_bytes;
+            if queued > self.queue_bytes {
+                return self.cut_off(s, Cut::Bytes);
+            }
             for f in frames {
-                let len = f.frame().len();
-                let cut = if s.backlog.bytes() + len > self.queue_bytes {
-                    Some(Cut::Bytes)
-                } else {
-                    match s.tx.try_send(f.clone()) {
-                        Ok(()) => {
-                            s.backlog.bytes.fetch_add(len, Ordering::Relaxed);
-                            None
-                        }
-                        Err(mpsc::error::TrySendError::Full(_)) => Some(Cut::Frames),
-                        // The connection is gone; its cleanup will find nothing to remove.
-                        Err(mpsc::error::TrySendError::Closed(_)) => return false,
-                    }
-                };
-                if let Some(why) = cut {
-                    self.kicked.fetch_add(1, Ordering::Relaxed);
-                    if why == Cut::Bytes {
-                        self.kicked_bytes.fetch_add(1, Ordering::Relaxed);
-                    }
-                    s.backlog.cut(why);
-                    return false;
+                match s.tx.try_send(f.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => return self.cut_off(s, Cut::Frames),
+                    // The connection is gone; its cleanup will find nothing to remove.
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
                 }
             }
             true
@@ -212,6 +203,16 @@ impl Rooms {
         if subs.is_empty() {
             rooms.remove(&streamer);
         }
+    }
+
+    /// Counts a subscriber cut off and tells it why; false, to drop it from the room.
+    fn cut_off(&self, s: &Subscriber, why: Cut) -> bool {
+        self.kicked.fetch_add(1, Ordering::Relaxed);
+        if why == Cut::Bytes {
+            self.kicked_bytes.fetch_add(1, Ordering::Relaxed);
+        }
+        s.backlog.cut(why);
+        false
     }
 
     /// Connections joined to some room right now.
