@@ -94,14 +94,17 @@ impl User {
 
     /// See the name.
     pub async fn socket(&self) -> Ws {
+        self.try_socket().await.expect("websocket upgrade")
+    }
+
+    /// The dashboard socket with the session cookie; None when the upgrade failed (the gateway
+    /// is down or refused it).
+    pub async fn try_socket(&self) -> Option<Ws> {
         let url = format!("{}/api/socket", self.base.replace("http://", "ws://"));
-        let mut req = url.into_client_request().unwrap();
+        let mut req = url.into_client_request().ok()?;
         req.headers_mut()
-            .insert("Cookie", self.cookie.parse().unwrap());
-        tokio_tungstenite::connect_async(req)
-            .await
-            .expect("websocket upgrade")
-            .0
+            .insert("Cookie", self.cookie.parse().ok()?);
+        Some(tokio_tungstenite::connect_async(req).await.ok()?.0)
     }
 
     /// Opens a socket and joins `room`; returns the socket and the server's first answer.

@@ -157,17 +157,9 @@ struct Subscriber {
 
 /// Opens the dashboard socket and sends `join`; None if the gateway did not upgrade in time.
 async fn try_join(u: &User, since: Option<&str>) -> Option<Ws> {
-    let url = format!("{}/api/socket", u.base.replace("http://", "ws://"));
-    let mut req = url.into_client_request().ok()?;
-    req.headers_mut()
-        .insert("Cookie", u.cookie.parse().expect("a header value"));
-    let (mut ws, _) = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .ok()?
-    .ok()?;
+    let mut ws = tokio::time::timeout(Duration::from_secs(5), u.try_socket())
+        .await
+        .ok()??;
     let mut join = json!({ "type": "join", "streamerId": u.id });
     if let Some(s) = since {
         join["since"] = json!(s);
@@ -985,14 +977,7 @@ async fn pace(started: Instant, sent: u64, per_s: u32) {
 /// Opens an authenticated socket and sends garbage text frames at ~`per_s` until the gateway
 /// closes it; returns the close code and the frames sent.
 async fn garbage_client(u: &User, per_s: u32) -> (Option<u16>, u64) {
-    let url = format!("{}/api/socket", u.base.replace("http://", "ws://"));
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Cookie", u.cookie.parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("upgrade");
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = u.socket().await.split();
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = sent.clone();
     let writer = tokio::spawn(async move {
@@ -1023,14 +1008,7 @@ async fn garbage_client(u: &User, per_s: u32) -> (Option<u16>, u64) {
 /// counted as abuse) while reading the answers; returns (frames sent, error frames received,
 /// whether the gateway closed it).
 async fn pointless_client(u: &User, per_s: u32, how_long: Duration) -> (u64, u64, bool) {
-    let url = format!("{}/api/socket", u.base.replace("http://", "ws://"));
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut()
-        .insert("Cookie", u.cookie.parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("upgrade");
-    let (mut sink, mut stream) = ws.split();
+    let (mut sink, mut stream) = u.socket().await.split();
     let reader = tokio::spawn(async move {
         let (mut errors, mut closed) = (0u64, false);
         while let Some(Ok(m)) = stream.next().await {
