@@ -35,41 +35,24 @@ pub fn archive_name(user: Uuid, session: Uuid) -> String {
     format!("archive-{user}-{session}.ndjson")
 }
 
-/// The last [`RECENT_IDS`] message ids of one log, oldest first.
+/// The last [`RECENT_IDS`] message ids of one log, oldest first, each with where the line after it
+/// starts in the active log (None for ids seeded from an archive or archived since). The ids make
+/// appends exactly-once; the offsets let a replay after one of them read only what follows it (a
+/// reconnect storm of thousands of subscribers, each with `since`, would otherwise read the whole
+/// log once per subscriber).
 #[derive(Default)]
 struct RecentIds {
     order: VecDeque<Uuid>,
-    set: HashSet<Uuid>,
+    ends: HashMap<Uuid, Option<u64>>,
 }
 
 impl RecentIds {
     fn contains(&self, id: &Uuid) -> bool {
-        self.set.contains(id)
+        self.ends.contains_key(id)
     }
 
-    fn insert(&mut self, id: Uuid) {
-        if self.set.insert(id) {
-            self.order.push_back(id);
-            if self.order.len() > RECENT_IDS {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-}
-
-/// Where the lines after each of the active log's most recent [`RECENT_IDS`] lines start, so that a
-/// replay after one of them reads only what follows it (a reconnect storm of thousands of
-/// subscribers, each with `since`, would otherwise read the whole log once per subscriber).
-#[derive(Default)]
-struct LineEnds {
-    order: VecDeque<Uuid>,
-    ends: HashMap<Uuid, u64>,
-}
-
-impl LineEnds {
-    fn insert(&mut self, id: Uuid, end: u64) {
+    /// Remembers `id`, with the active log's offset after its line when it is in it.
+    fn insert(&mut self, id: Uuid, end: Option<u64>) {
         if self.ends.insert(id, end).is_none() {
             self.order.push_back(id);
             if self.order.len() > RECENT_IDS {
@@ -80,9 +63,14 @@ impl LineEnds {
         }
     }
 
-    fn clear(&mut self) {
-        self.order.clear();
-        self.ends.clear();
+    /// The offset after `id`'s line in the active log.
+    fn end_of(&self, id: &Uuid) -> Option<u64> {
+        self.ends.get(id).copied().flatten()
+    }
+
+    /// The active log was archived: the ids stay (a repeat must still be skipped), the offsets go.
+    fn archived(&mut self) {
+        self.ends.values_mut().for_each(|e| *e = None);
     }
 }
 
@@ -98,8 +86,6 @@ pub struct UserLog {
     /// Messages (lines) in the active log.
     count: u64,
     recent: RecentIds,
-    /// Byte offsets after the active log's recent lines.
-    ends: LineEnds,
 }
 
 impl UserLog {
@@ -162,7 +148,7 @@ impl LogStore {
         for (user, path) in seed_archives {
             let log = logs.entry(*user).or_default();
             match read_tail_ids(path) {
-                Ok(ids) => ids.into_iter().for_each(|id| log.recent.insert(id)),
+                Ok(ids) => ids.into_iter().for_each(|id| log.recent.insert(id, None)),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
@@ -179,7 +165,7 @@ impl LogStore {
             {
                 repair_tail(&path)?;
                 let log = logs.entry(user).or_default();
-                let (count, len) = scan_ids(&path, &mut log.recent, &mut log.ends)?;
+                let (count, len) = scan_ids(&path, &mut log.recent)?;
                 log.count = count;
                 log.len = len;
             } else if name.starts_with("archive-") && name.ends_with(".ndjson") {
@@ -275,8 +261,7 @@ impl LogStore {
         log.len += buf.len() as u64;
         log.count += fresh.len() as u64;
         for &(i, end) in &fresh {
-            log.recent.insert(msgs[i].id());
-            log.ends.insert(msgs[i].id(), len + end);
+            log.recent.insert(msgs[i].id(), Some(len + end));
         }
         Ok(fresh.into_iter().map(|(i, _)| i).collect())
     }
@@ -311,7 +296,7 @@ impl LogStore {
         let count = log.count;
         log.count = 0;
         log.len = 0;
-        log.ends.clear();
+        log.recent.archived();
         Ok((name, count))
     }
 
@@ -322,7 +307,7 @@ impl LogStore {
     pub fn open_after(&self, user: Uuid, since: Uuid) -> io::Result<Option<(File, u64)>> {
         let log = self.user_log(user);
         let log = Self::lock(&log);
-        let Some(&end) = log.ends.ends.get(&since) else {
+        let Some(end) = log.recent.end_of(&since) else {
             return Ok(None);
         };
         match File::open(self.path(&active_name(user))) {
@@ -613,9 +598,9 @@ impl TranscriptMessage {
     }
 }
 
-/// Counts the lines of a log and feeds their ids to `recent` and their end offsets to `ends`;
-/// returns (lines, bytes).
-fn scan_ids(path: &Path, recent: &mut RecentIds, ends: &mut LineEnds) -> io::Result<(u64, u64)> {
+/// Counts the lines of the active log and feeds their ids and end offsets to `recent`; returns
+/// (lines, bytes).
+fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
     let bytes = fs::read(path)?;
     let mut count = 0;
     let mut start = 0u64;
@@ -627,8 +612,7 @@ fn scan_ids(path: &Path, recent: &mut RecentIds, ends: &mut LineEnds) -> io::Res
         }
         count += 1;
         if let Ok(m) = serde_json::from_slice::<IdOnly>(line) {
-            recent.insert(m.id);
-            ends.insert(m.id, end);
+            recent.insert(m.id, Some(end));
         }
     }
     Ok((count, bytes.len() as u64))
