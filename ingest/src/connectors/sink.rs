@@ -68,7 +68,7 @@ impl Sink {
         let m = &self.inner.metrics;
         m.count_event(&ev);
         if let SlotEvent::Message(msg) = &mut ev {
-            if !sanitise(msg) {
+            if !sanitise_fields(msg) {
                 m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Emitted::Unusable;
             }
@@ -91,11 +91,19 @@ impl Sink {
             let start = batch.bytes.len();
             ev.write_json(&mut batch.bytes);
             if batch.bytes.len() - start > MAX_PAYLOAD {
-                // sanitise() makes a message fit a slot; an event is small.
                 batch.bytes.truncate(start);
-                m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(channel, "an event did not fit a ring slot and was dropped");
-                return Emitted::Unusable;
+                // Only the first copy can be too large (the copies differ only in the streamer
+                // id): a message sheds what it can do without; an event is always small.
+                let fitted = match &mut ev {
+                    SlotEvent::Message(msg) => fit_slot(msg),
+                    _ => false,
+                };
+                if !fitted {
+                    m.skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!(channel, "an event did not fit a ring slot and was dropped");
+                    return Emitted::Unusable;
+                }
+                ev.write_json(&mut batch.bytes);
             }
             batch.push_end();
         }
@@ -145,9 +153,16 @@ impl Sink {
 
 /// Applies the producer socket's rules to a platform message: control characters out, trimmed,
 /// `user` 1–64 and `text` 1–1000 characters (longer text is cut, not refused: it is someone
-/// else's chat), colour validated, emotes checked against the final text, badges bounded.
-/// Returns false when nothing is left to show.
+/// else's chat), colour validated, emotes checked against the final text, badges bounded, ids
+/// whole or dropped, a decimal amount — and then made to fit a slot ([`fit_slot`]). Returns false
+/// when nothing is left to show.
 pub fn sanitise(m: &mut ChatMessage) -> bool {
+    sanitise_fields(m) && fit_slot(m)
+}
+
+/// [`sanitise`] without the slot fit, which the sink does only for a message whose encoding
+/// turns out too large (serialising every message twice would cost the hot path).
+fn sanitise_fields(m: &mut ChatMessage) -> bool {
     clean_in_place(&mut m.user);
     if m.user.is_empty() {
         // The fallback is platform input too: cleaned like the name it stands in for.
@@ -223,7 +238,7 @@ pub fn sanitise(m: &mut ChatMessage) -> bool {
             a.display = format!("{} {}", a.value, a.currency);
         }
     }
-    fit_slot(m)
+    true
 }
 
 /// Makes a message fit a ring slot by shedding what the chat line can do without, in this order:
