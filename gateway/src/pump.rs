@@ -60,22 +60,6 @@ pub struct Failing {
 /// How often a persisting failure is logged again while it lasts.
 const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The sentence for an error writing the data directory.
-pub fn describe_write_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() => {
-            "the data directory is full".into()
-        }
-        Some(code) if code == rustix::io::Errno::DQUOT.raw_os_error() => {
-            "the data directory's disk quota is used up".into()
-        }
-        Some(code) if code == rustix::io::Errno::ROFS.raw_os_error() => {
-            "the data directory is on a read-only file system".into()
-        }
-        _ => format!("the data directory cannot be written ({e})"),
-    }
-}
-
 impl PumpStats {
     /// What keeps the pump from persisting, if anything.
     pub fn problem(&self) -> Option<String> {
@@ -89,7 +73,7 @@ impl PumpStats {
     /// Records a failed attempt; logs the first one at once and then once a minute.
     fn failed(&self, e: &std::io::Error, retry_in: Duration) {
         self.persist_errors.fetch_add(1, Ordering::Relaxed);
-        let problem = describe_write_error(e);
+        let problem = crate::store::describe_write_error(e);
         let now = Instant::now();
         let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
         let f = failing.get_or_insert_with(|| Failing {

@@ -14,8 +14,8 @@ use warp::{Filter, Rejection};
 use super::json;
 use crate::auth::with_state;
 use crate::producers::probe;
-use crate::pump::describe_write_error;
 use crate::state::State;
+use crate::store::describe_write_error;
 
 /// The health routes.
 pub fn routes(

@@ -39,6 +39,22 @@ use self::users::{StreamSession, UserStore};
 /// Milliseconds since the Unix epoch (the one clock every process uses).
 pub use shm_layout::now_ms;
 
+/// The sentence for an error writing the data directory (`/readyz`, the pump's log line).
+pub fn describe_write_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() => {
+            "the data directory is full".into()
+        }
+        Some(code) if code == rustix::io::Errno::DQUOT.raw_os_error() => {
+            "the data directory's disk quota is used up".into()
+        }
+        Some(code) if code == rustix::io::Errno::ROFS.raw_os_error() => {
+            "the data directory is on a read-only file system".into()
+        }
+        _ => format!("the data directory cannot be written ({e})"),
+    }
+}
+
 /// When chat logs are flushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FsyncPolicy {
