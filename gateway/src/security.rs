@@ -36,8 +36,9 @@ pub const CSP: &str = csp!("'none'");
 /// frameable by the gateway's own pages (`frame-ancestors 'self'`). OBS loads it top-level.
 pub const CSP_FRAMEABLE_BY_SELF: &str = csp!("'self'");
 
-/// Lets the gateway's own pages frame this response (and nobody else's).
-pub fn frameable_by_self(res: &mut warp::reply::Response) {
+/// Lets the gateway's own pages frame this response (and nobody else's): set by the overlay
+/// page's route; [`add_security_headers`] keeps it.
+pub fn frameable_by_self(mut res: warp::reply::Response) -> warp::reply::Response {
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -47,25 +48,21 @@ pub fn frameable_by_self(res: &mut warp::reply::Response) {
         header::X_FRAME_OPTIONS,
         HeaderValue::from_static("SAMEORIGIN"),
     );
+    res
 }
 
-/// Headers added to every response, the UI's included.
-pub fn security_headers() -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h
+/// Adds the security headers every response carries, the UI's included — each one unless the
+/// route set its own (the overlay page's framing policy).
+pub fn add_security_headers(res: &mut warp::reply::Response) {
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
 }
 
 /// The CSRF gate for every state-changing route.

@@ -17,6 +17,8 @@
 use warp::http::{header, HeaderValue, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
+use crate::security::frameable_by_self;
+
 /// One embedded file.
 struct Asset {
     /// The file name under `assets/`, which is also its URL name.
@@ -156,7 +158,10 @@ pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clo
     let register = warp::path("register").and(page("register.html"));
     let login = warp::path("login").and(page("login.html"));
     let dashboard = warp::path("dashboard").and(page("dashboard.html"));
-    let overlay = warp::path("overlay").and(page("overlay.html"));
+    // The only page the dashboard frames (its live preview of the overlay).
+    let overlay = warp::path("overlay")
+        .and(page("overlay.html"))
+        .map(|page: Response<&'static [u8]>| frameable_by_self(page.into_response()));
     let assets = warp::path("assets")
         .and(warp::path::param::<String>())
         .and(warp::path::end())
@@ -174,10 +179,9 @@ pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clo
         .unify()
         .or(dashboard)
         .unify()
-        .or(overlay)
-        .unify()
         .or(assets)
         .unify()
+        .or(overlay)
 }
 
 #[cfg(test)]

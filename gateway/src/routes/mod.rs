@@ -27,7 +27,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
 use crate::error::recover;
-use crate::security::{frameable_by_self, security_headers};
+use crate::security::add_security_headers;
 use crate::state::State;
 
 /// A JSON response that no cache keeps.
@@ -67,17 +67,10 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
     let app = api.or(crate::ui::routes());
     // ---------------------------------------------------------------------------------------
 
-    let app = app
-        .recover(recover)
-        .with(warp::reply::with::headers(security_headers()));
-    // The overlay page alone may be framed, by the dashboard's live preview.
-    warp::path::full()
-        .and(app)
-        .map(|path: warp::path::FullPath, reply| {
+    app.recover(recover)
+        .map(|reply| {
             let mut res = warp::Reply::into_response(reply);
-            if path.as_str() == "/overlay" {
-                frameable_by_self(&mut res);
-            }
+            add_security_headers(&mut res);
             res
         })
         .with(warp::log::custom(move |info| {
