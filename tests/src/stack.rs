@@ -335,6 +335,22 @@ impl Stack {
         self.ingests[i].id()
     }
 
+    /// Every process log of the stack, whole: (path, text), in name order.
+    pub fn log_files(&self) -> Vec<(PathBuf, String)> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                (p, text)
+            })
+            .collect()
+    }
+
     /// The whole log of the gateway's current (or last) run.
     pub fn gateway_log(&self) -> String {
         let path = self
@@ -396,15 +412,7 @@ impl Stack {
     /// The last lines of every process's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        entries.sort();
-        for path in entries
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for (path, text) in self.log_files() {
             let lines: Vec<&str> = text.lines().collect();
             let tail = &lines[lines.len().saturating_sub(40)..];
             out.push_str(&format!(

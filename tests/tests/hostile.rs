@@ -25,7 +25,6 @@ use futures_util::{SinkExt, StreamExt};
 use rustix::process::{Pid, Signal};
 use serde_json::{json, Value};
 use shm_layout::Segment;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 // ---------------------------------------------------------------------------------------------

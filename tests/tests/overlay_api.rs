@@ -11,18 +11,6 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Every log file of the stack, whole.
-fn all_logs(stack: &Stack) -> String {
-    let dir = stack.data_dir().parent().unwrap().to_owned();
-    let mut out = String::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().extension().is_some_and(|x| x == "log") {
-            out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-        }
-    }
-    out
-}
-
 /// A GET with an arbitrary header and no session cookie: its status.
 fn status_with(base: &str, path: &str, header: (&str, &str)) -> u16 {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -250,7 +238,9 @@ async fn an_overlay_key_opens_one_room_read_only_until_revoked() {
         "two wrong keys counted"
     );
     assert!(!metrics.contains(&key));
-    assert!(!all_logs(&stack).contains(&key), "the key is in a log");
+    for (path, text) in stack.log_files() {
+        assert!(!text.contains(&key), "the key is in {}", path.display());
+    }
     for e in std::fs::read_dir(stack.data_dir()).unwrap().flatten() {
         if e.path().is_file() {
             let bytes = std::fs::read(e.path()).unwrap();

@@ -839,16 +839,8 @@ async fn the_overlay_shows_filters_and_survives_until_its_link_is_revoked() {
     );
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     // The key travels only in fragments and join frames: no log line holds it.
-    let logs_dir = stack.data_dir().parent().unwrap().to_owned();
-    for entry in std::fs::read_dir(logs_dir).unwrap().flatten() {
-        if entry.path().extension().is_some_and(|x| x == "log") {
-            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-            assert!(
-                !text.contains(&key),
-                "{} holds the key",
-                entry.path().display()
-            );
-        }
+    for (path, text) in stack.log_files() {
+        assert!(!text.contains(&key), "{} holds the key", path.display());
     }
     browser.quit().await;
     drop(stack);
