@@ -80,13 +80,13 @@ impl PumpStats {
             since: now,
             problem: problem.clone(),
             attempts: 0,
-            // Due at once: the first failure is always logged.
-            last_logged: now.checked_sub(FAILURE_LOG_EVERY).unwrap_or(now),
+            last_logged: now,
         });
         f.attempts += 1;
         let changed = f.problem != problem;
         f.problem = problem;
-        if changed || now.duration_since(f.last_logged) >= FAILURE_LOG_EVERY || f.attempts == 1 {
+        // The first failure, a new problem, and then once a minute.
+        if f.attempts == 1 || changed || now.duration_since(f.last_logged) >= FAILURE_LOG_EVERY {
             f.last_logged = now;
             tracing::error!(
                 problem = %f.problem,
