@@ -186,6 +186,18 @@ async fn centrifugo(peer: &KickPeer, n: usize) -> (WsConn, Vec<String>) {
     (c, subs)
 }
 
+/// The side feeds subscribed so far, once there are at least `n` (or after [`T`]).
+async fn side_subscribes(peer: &KickPeer, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + T;
+    loop {
+        let side = peer.seen().side_subscribes;
+        if side.len() >= n || Instant::now() > deadline {
+            return side;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_and_pasted_ids_then_one_connection_for_every_channel() {
     let peer = KickPeer::start().await.unwrap();
@@ -260,6 +272,11 @@ async fn lookups_and_pasted_ids_then_one_connection_for_every_channel() {
         .await
         .expect("an unsubscribe");
     assert_eq!(v["unsubscribe"]["channel"], "chatrooms.1221707.v2");
+    assert_eq!(
+        peer.seen().side_unsubscribes,
+        ["channel_1200000", "chatroom_1221707"],
+        "its gifts feeds go with it"
+    );
     h.stop().await;
 }
 
@@ -331,11 +348,28 @@ async fn every_mapping_rule_on_real_format_frames() {
         link("drew", Some((2507974, 1))),
         link("max", Some((1221707, 2))),
         link("mage", Some((2346570, 3))),
-        link("moblin", Some((1358210, 4))),
+        link("moblin", Some((1358210, 1361201))),
     ];
     let mut h = Harness::start(&peer, KickProtocol::Centrifugo, links, timing());
     let (c, subs) = centrifugo(&peer, 4).await;
     assert_eq!(subs.len(), 4);
+    // Besides each chat feed: the gifted-subscriptions feed of the chatroom and the Kicks feed of
+    // the channel (the peer confirms these itself).
+    let mut side = side_subscribes(&peer, 8).await;
+    side.sort();
+    assert_eq!(
+        side,
+        [
+            "channel_1",
+            "channel_1361201",
+            "channel_2",
+            "channel_3",
+            "chatroom_1221707",
+            "chatroom_1358210",
+            "chatroom_2346570",
+            "chatroom_2507974"
+        ]
+    );
 
     // data as a JSON string: plain message.
     c.send(fixture("centrifugo/push_chat_message.json")).await;
@@ -687,7 +721,7 @@ async fn pusher_handshake_ping_events_and_error_codes() {
     let peer = KickPeer::start().await.unwrap();
     let links = vec![
         link("drew", Some((2507974, 1))),
-        link("moblin", Some((1358210, 4))),
+        link("moblin", Some((1358210, 1361201))),
     ];
     let mut h = Harness::start(&peer, KickProtocol::Pusher, links, timing());
     let mut c = peer.accept(T).await.unwrap();
@@ -715,6 +749,21 @@ async fn pusher_handshake_ping_events_and_error_codes() {
         peer.seen().token_clients.is_empty(),
         "Pusher needs no token"
     );
+    // The side feeds: gifted subscriptions on the chatroom's feed, Kicks on the channel's.
+    let side = side_subscribes(&peer, 3).await;
+    for feed in ["chatroom_1358210", "channel_1361201", "chatroom_2507974"] {
+        assert!(side.iter().any(|s| s == feed), "{feed} in {side:?}");
+    }
+    for name in ["push_gifted_subscriptions.json", "push_kicks_gifted.json"] {
+        // The same event in Pusher's envelope: {"event","data","channel"}.
+        let v: Value = serde_json::from_str(&fixture(&format!("centrifugo/{name}"))).unwrap();
+        let mut frame = v["push"]["pub"]["data"].clone();
+        frame["channel"] = v["push"]["channel"].clone();
+        c.send(frame.to_string()).await;
+        let m = h.message().await;
+        assert_eq!(m.channel.as_deref(), Some("moblin"), "{name}");
+        assert!(matches!(m.kind, Kind::Membership | Kind::Paid), "{name}");
+    }
 
     // 4200–4299: reconnect at once.
     c.send(fixture("pusher/error_4200.json")).await;

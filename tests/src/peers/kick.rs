@@ -54,6 +54,11 @@ pub struct Seen {
     pub connection_calls: Vec<(u64, String)>,
     /// Websocket upgrades refused for a wrong or missing Origin.
     pub refused_origin: u32,
+    /// Side feeds (`chatroom_<id>`, `channel_<id>`) subscribed, in order. The peer confirms
+    /// them itself, so a test's connection sees only the chat feeds (`chatrooms.<id>.v2`).
+    pub side_subscribes: Vec<String>,
+    /// Side feeds unsubscribed, in order.
+    pub side_unsubscribes: Vec<String>,
 }
 
 #[derive(Default)]
@@ -425,13 +430,56 @@ async fn ws_loop(l: TcpListener, shared: Arc<Mutex<Shared>>, conns: mpsc::Sender
                         Some(Out::Drop) | None => return,
                     },
                     msg = stream.next() => match msg {
-                        Some(Ok(Message::Text(t))) => { let _ = in_tx.try_send(t.to_string()); }
+                        Some(Ok(Message::Text(t))) => {
+                            match side_feed_command(&t) {
+                                Some(SideFeed::Subscribe(feed, reply)) => {
+                                    shared.lock().unwrap().seen.side_subscribes.push(feed);
+                                    if sink.send(Message::text(reply)).await.is_err() { return }
+                                }
+                                Some(SideFeed::Unsubscribe(feed)) => {
+                                    shared.lock().unwrap().seen.side_unsubscribes.push(feed);
+                                }
+                                None => { let _ = in_tx.try_send(t.to_string()); }
+                            }
+                        }
                         Some(Ok(_)) => {}
                         _ => return,
                     },
                 }
             }
         });
+    }
+}
+
+/// A client command about a side feed (`chatroom_<id>`, `channel_<id>`), which the peer answers
+/// itself.
+enum SideFeed {
+    /// The feed, and the confirmation to send.
+    Subscribe(String, String),
+    /// The feed.
+    Unsubscribe(String),
+}
+
+fn side_feed_command(text: &str) -> Option<SideFeed> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let is_side = |f: &str| f.starts_with("chatroom_") || f.starts_with("channel_");
+    // Centrifugo: {"subscribe":{"channel":…},"id":N} / {"unsubscribe":…}.
+    if let Some(feed) = v["subscribe"]["channel"].as_str().filter(|f| is_side(f)) {
+        let reply = serde_json::json!({"id": v["id"], "subscribe": {}}).to_string();
+        return Some(SideFeed::Subscribe(feed.to_owned(), reply));
+    }
+    if let Some(feed) = v["unsubscribe"]["channel"].as_str().filter(|f| is_side(f)) {
+        return Some(SideFeed::Unsubscribe(feed.to_owned()));
+    }
+    // Pusher: {"event":"pusher:subscribe","data":{"channel":…}}.
+    let feed = v["data"]["channel"].as_str().filter(|f| is_side(f))?;
+    match v["event"].as_str()? {
+        "pusher:subscribe" => {
+            let reply = serde_json::json!({"event": "pusher_internal:subscription_succeeded", "data": "{}", "channel": feed}).to_string();
+            Some(SideFeed::Subscribe(feed.to_owned(), reply))
+        }
+        "pusher:unsubscribe" => Some(SideFeed::Unsubscribe(feed.to_owned())),
+        _ => None,
     }
 }
 

@@ -20,7 +20,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use super::feed::{deliver, feed_name, parse_error, ConnGuard, End, Subs};
+use super::feed::{
+    deliver, feed_confirmed, feed_failed, parse_error, ConnGuard, End, FeedRole, Subs,
+    NEVER_CONFIRMED,
+};
 use super::map::AppEvent;
 use super::realtime_api::{self, ApiError};
 use super::{Resolved, Timing};
@@ -395,8 +398,8 @@ async fn await_connect(ctx: &ConnectorCtx, ws: &mut Ws, t: &Timing) -> Result<Co
 
 struct State {
     subs: Subs,
-    /// Command id → chatroom of a subscribe sent.
-    pending: std::collections::HashMap<u64, u64>,
+    /// Command id → feed of a subscribe sent.
+    pending: std::collections::HashMap<u64, String>,
     next_id: u64,
 }
 
@@ -411,14 +414,14 @@ impl State {
         &mut self,
         t: &Timing,
         ws: &mut Ws,
-        chatroom: u64,
+        feed: &str,
         slug: &str,
+        role: FeedRole,
     ) -> Result<(), End> {
         let id = self.id();
-        self.pending.insert(id, chatroom);
-        self.subs.sent(chatroom, slug, t.subscribe_timeout);
-        let cmd = serde_json::json!({"subscribe": {"channel": feed_name(chatroom)}, "id": id})
-            .to_string();
+        self.pending.insert(id, feed.to_owned());
+        self.subs.sent(feed, slug, role, t.subscribe_timeout);
+        let cmd = serde_json::json!({"subscribe": {"channel": feed}, "id": id}).to_string();
         send(ws, cmd).await
     }
 
@@ -431,41 +434,38 @@ impl State {
         set: &Resolved,
     ) -> Result<(), End> {
         let (add, remove) = self.subs.plan(set);
-        for chatroom in remove {
-            self.subs.map.remove(&chatroom);
-            self.pending.retain(|_, c| *c != chatroom);
+        for feed in remove {
+            self.subs.map.remove(&feed);
+            self.pending.retain(|_, f| *f != feed);
             let id = self.id();
-            let cmd =
-                serde_json::json!({"unsubscribe": {"channel": feed_name(chatroom)}, "id": id})
-                    .to_string();
+            let cmd = serde_json::json!({"unsubscribe": {"channel": feed}, "id": id}).to_string();
             send(ws, cmd).await?;
         }
-        for (chatroom, slug) in add {
-            ctx.status.set(
-                &slug,
-                ChannelState::Connecting,
-                "joining the channel's chat",
-            );
-            self.subscribe(t, ws, chatroom, &slug).await?;
+        for (feed, slug, role) in add {
+            if role == FeedRole::Chat {
+                ctx.status.set(
+                    &slug,
+                    ChannelState::Connecting,
+                    "joining the channel's chat",
+                );
+            }
+            self.subscribe(t, ws, &feed, &slug, role).await?;
         }
         Ok(())
     }
 
-    /// Retries a subscribe the server did not confirm once, then reports the channel.
+    /// Retries a subscribe the server did not confirm once, then reports the feed.
     async fn overdue(&mut self, ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws) -> Result<(), End> {
-        for (chatroom, tries) in self.subs.overdue(Instant::now()) {
-            let slug = self.subs.map[&chatroom].slug.clone();
+        for (feed, tries) in self.subs.overdue(Instant::now()) {
+            let Some(sub) = self.subs.map.get_mut(&feed) else {
+                continue;
+            };
             if tries < 2 {
-                self.subscribe(t, ws, chatroom, &slug).await?;
+                let (slug, role) = (sub.slug.clone(), sub.role);
+                self.subscribe(t, ws, &feed, &slug, role).await?;
             } else {
-                if let Some(s) = self.subs.map.get_mut(&chatroom) {
-                    s.deadline = None;
-                }
-                ctx.status.set(
-                    &slug,
-                    ChannelState::Error,
-                    "Kick never confirmed joining this chat; check the chatroom id (it retries on the next reconnect)",
-                );
+                sub.deadline = None;
+                feed_failed(ctx, sub, &feed, NEVER_CONFIRMED);
             }
         }
         Ok(())
@@ -516,22 +516,22 @@ impl State {
             return Err(ended(d.code, &d.reason));
         }
         if let Some(id) = r.id {
-            let chatroom = self.pending.remove(&id);
-            match (chatroom, r.error) {
-                (Some(c), None) => {
-                    if let Some(slug) = self.subs.confirm(c) {
-                        ctx.status.set(&slug, ChannelState::Live, "reading chat");
+            let feed = self.pending.remove(&id);
+            match (feed, r.error) {
+                (Some(f), None) => {
+                    if let Some(sub) = self.subs.confirm(&f) {
+                        feed_confirmed(ctx, sub);
                     }
                 }
-                (Some(c), Some(e)) => {
-                    if let Some(s) = self.subs.map.get_mut(&c) {
-                        s.deadline = None;
+                (Some(f), Some(e)) => {
+                    if let Some(sub) = self.subs.map.get_mut(&f) {
+                        sub.deadline = None;
                         let why = format!(
                             "Kick refused joining this chat (error {}: {}); check the chatroom id",
                             e.code,
                             short(&e.message)
                         );
-                        ctx.status.set(&s.slug, ChannelState::Error, why);
+                        feed_failed(ctx, sub, &f, &why);
                     }
                 }
                 (None, Some(e)) => {
@@ -551,22 +551,23 @@ impl State {
             return Err(ended(d.code, &d.reason));
         }
         let feed = push.channel.as_deref().unwrap_or("");
-        let Some(slug) = self.subs.slug_of(feed).map(str::to_owned) else {
+        let Some(sub) = self.subs.map.get(feed) else {
             ctx.metrics
                 .skipped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Ok(());
         };
+        let (slug, role) = (sub.slug.clone(), sub.role);
         if let Some(u) = push.unsub {
-            tracing::info!(platform = "kick", channel = %slug, code = u.code, "Kick ended the subscription; subscribing again");
-            ctx.status.set(
-                &slug,
-                ChannelState::Connecting,
-                "Kick ended the subscription; joining again",
-            );
-            if let Some(c) = super::feed::chatroom_of(feed) {
-                self.subscribe(t, ws, c, &slug).await?;
+            tracing::info!(platform = "kick", channel = %slug, feed, code = u.code, "Kick ended the subscription; subscribing again");
+            if role == FeedRole::Chat {
+                ctx.status.set(
+                    &slug,
+                    ChannelState::Connecting,
+                    "Kick ended the subscription; joining again",
+                );
             }
+            self.subscribe(t, ws, feed, &slug, role).await?;
             return Ok(());
         }
         if let Some(p) = push.publication {

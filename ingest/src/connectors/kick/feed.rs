@@ -1,5 +1,5 @@
 //! What both feeds (Centrifugo and Pusher) share: the reconnect loop around a session, the
-//! subscription book (chatroom → linked slug, confirmed or not), and handing a mapped event to
+//! subscription book (feed → linked slug, what it carries, confirmed or not), and handing a mapped event to
 //! the sink with the counters.
 
 use std::collections::HashMap;
@@ -10,6 +10,7 @@ use shm_layout::now_ms;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::lookup::Ids;
 use super::map::{map_event, AppEvent};
 use super::{centrifugo, pusher, Resolved, Timing};
 use crate::connectors::endpoints::KickProtocol;
@@ -140,11 +141,49 @@ pub fn human(d: Duration) -> String {
     }
 }
 
+/// What a feed carries for its channel. Kick spreads a channel's events over several feeds
+/// (research/connectors.md §3.1, kicksdk's `chat_channels` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FeedRole {
+    /// `chatrooms.<chatroomId>.v2`: chat, deletions, bans, clears, subscriptions. Its state is
+    /// the channel's state.
+    Chat,
+    /// `chatroom_<chatroomId>`: gifted subscriptions (the unprefixed `GiftedSubscriptionsEvent`).
+    Gifts,
+    /// `channel_<channelId>`: Kicks gifts (`KicksGifted`). Only when the channel id is known.
+    Kicks,
+}
+
+impl FeedRole {
+    /// What the feed brings, for a warning when it cannot be joined.
+    pub fn what(self) -> &'static str {
+        match self {
+            FeedRole::Chat => "chat",
+            FeedRole::Gifts => "gifted subscriptions",
+            FeedRole::Kicks => "Kicks gifts",
+        }
+    }
+}
+
+/// The feeds a channel is read from, the chat feed first.
+pub fn feeds_of(ids: &Ids) -> Vec<(String, FeedRole)> {
+    let mut feeds = vec![
+        (format!("chatrooms.{}.v2", ids.chatroom_id), FeedRole::Chat),
+        (format!("chatroom_{}", ids.chatroom_id), FeedRole::Gifts),
+    ];
+    if ids.channel_id != 0 {
+        feeds.push((format!("channel_{}", ids.channel_id), FeedRole::Kicks));
+    }
+    feeds
+}
+
 /// One subscription of a session.
 #[derive(Debug, Clone)]
 pub struct Sub {
     /// The linked slug it serves.
     pub slug: String,
+    /// What the feed carries.
+    pub role: FeedRole,
     /// The feed confirmed it.
     pub confirmed: bool,
     /// When an unconfirmed subscribe is given up on (None: confirmed or given up).
@@ -153,35 +192,48 @@ pub struct Sub {
     pub tries: u32,
 }
 
-/// The subscriptions of one session, by chatroom id.
+/// A feed to subscribe: its name, the slug it serves and what it carries.
+pub type Wanted = (String, String, FeedRole);
+
+/// The subscriptions of one session, by feed name.
 #[derive(Debug, Default)]
 pub struct Subs {
-    /// chatroom id → subscription.
-    pub map: HashMap<u64, Sub>,
+    /// feed name → subscription.
+    pub map: HashMap<String, Sub>,
 }
 
 impl Subs {
-    /// What to subscribe (chatroom, slug) and unsubscribe (chatroom) to serve `set`.
-    pub fn plan(&self, set: &Resolved) -> (Vec<(u64, String)>, Vec<u64>) {
-        let want: HashMap<u64, &String> = set.iter().map(|(s, ids)| (ids.chatroom_id, s)).collect();
+    /// What to subscribe and unsubscribe (feed names) to serve `set`. Subscribes come channel
+    /// by channel, each channel's chat feed first.
+    pub fn plan(&self, set: &Resolved) -> (Vec<Wanted>, Vec<String>) {
+        let want: Vec<Wanted> = set
+            .iter()
+            .flat_map(|(slug, ids)| {
+                feeds_of(ids)
+                    .into_iter()
+                    .map(move |(feed, role)| (feed, slug.clone(), role))
+            })
+            .collect();
         let add = want
             .iter()
-            .filter(|(c, _)| !self.map.contains_key(c))
-            .map(|(c, s)| (*c, (*s).clone()))
+            .filter(|(feed, _, _)| !self.map.contains_key(feed))
+            .cloned()
             .collect();
-        let remove = self
+        let mut remove: Vec<String> = self
             .map
             .keys()
-            .filter(|c| !want.contains_key(c))
-            .copied()
+            .filter(|f| !want.iter().any(|(w, _, _)| w == *f))
+            .cloned()
             .collect();
+        remove.sort();
         (add, remove)
     }
 
     /// Records a subscribe request just sent.
-    pub fn sent(&mut self, chatroom: u64, slug: &str, timeout: Duration) {
-        let e = self.map.entry(chatroom).or_insert_with(|| Sub {
+    pub fn sent(&mut self, feed: &str, slug: &str, role: FeedRole, timeout: Duration) {
+        let e = self.map.entry(feed.to_owned()).or_insert_with(|| Sub {
             slug: slug.to_owned(),
+            role,
             confirmed: false,
             deadline: None,
             tries: 0,
@@ -191,20 +243,18 @@ impl Subs {
         e.deadline = Some(Instant::now() + timeout);
     }
 
-    /// Marks a subscription confirmed; returns its slug.
-    pub fn confirm(&mut self, chatroom: u64) -> Option<String> {
-        let s = self.map.get_mut(&chatroom)?;
+    /// Marks a subscription confirmed; returns it.
+    pub fn confirm(&mut self, feed: &str) -> Option<&Sub> {
+        let s = self.map.get_mut(feed)?;
         s.confirmed = true;
         s.deadline = None;
         s.tries = 0;
-        Some(s.slug.clone())
+        Some(s)
     }
 
-    /// The slug a feed name (`chatrooms.<id>.v2`, …) belongs to.
+    /// The slug a feed name belongs to.
     pub fn slug_of(&self, feed: &str) -> Option<&str> {
-        chatroom_of(feed)
-            .and_then(|c| self.map.get(&c))
-            .map(|s| s.slug.as_str())
+        self.map.get(feed).map(|s| s.slug.as_str())
     }
 
     /// The earliest subscribe deadline.
@@ -212,28 +262,46 @@ impl Subs {
         self.map.values().filter_map(|s| s.deadline).min()
     }
 
-    /// Subscriptions whose deadline passed (chatroom, tries so far).
-    pub fn overdue(&self, now: Instant) -> Vec<(u64, u32)> {
-        self.map
+    /// Subscriptions whose deadline passed (feed, tries so far), in feed order.
+    pub fn overdue(&self, now: Instant) -> Vec<(String, u32)> {
+        let mut due: Vec<(String, u32)> = self
+            .map
             .iter()
             .filter(|(_, s)| s.deadline.is_some_and(|d| d <= now))
-            .map(|(c, s)| (*c, s.tries))
-            .collect()
+            .map(|(f, s)| (f.clone(), s.tries))
+            .collect();
+        due.sort();
+        due
     }
 }
 
-/// The chatroom id in a feed name: `chatrooms.<id>.v2`, `chatrooms.<id>`, `chatroom_<id>`.
-pub fn chatroom_of(feed: &str) -> Option<u64> {
-    let rest = feed
-        .strip_prefix("chatrooms.")
-        .map(|r| r.strip_suffix(".v2").unwrap_or(r))
-        .or_else(|| feed.strip_prefix("chatroom_"))?;
-    rest.parse().ok()
+/// The sentence for a subscribe never confirmed after a retry.
+pub const NEVER_CONFIRMED: &str =
+    "Kick never confirmed joining this chat; check the chatroom id (it retries on the next reconnect)";
+
+/// A feed the server did not confirm or refused. The chat feed's failure is the channel's
+/// (`error`, with `why`); a side feed's is a warning, and the channel keeps reading chat.
+pub fn feed_failed(ctx: &ConnectorCtx, sub: &Sub, feed: &str, why: &str) {
+    if sub.role == FeedRole::Chat {
+        ctx.status
+            .set(&sub.slug, ChannelState::Error, why.to_owned());
+    } else {
+        tracing::warn!(
+            platform = "kick",
+            channel = %sub.slug,
+            feed,
+            "the {} feed could not be joined, so they are not shown: {why}",
+            sub.role.what()
+        );
+    }
 }
 
-/// The feed name subscribed for a chatroom.
-pub fn feed_name(chatroom: u64) -> String {
-    format!("chatrooms.{chatroom}.v2")
+/// A feed the server confirmed: the chat feed makes the channel live.
+pub fn feed_confirmed(ctx: &ConnectorCtx, sub: &Sub) {
+    if sub.role == FeedRole::Chat {
+        ctx.status
+            .set(&sub.slug, ChannelState::Live, "reading chat");
+    }
 }
 
 /// Maps an event of `slug` and writes it; counts skipped kinds and parse errors.
@@ -281,15 +349,57 @@ impl Drop for ConnGuard<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
-    fn feed_names() {
-        assert_eq!(chatroom_of("chatrooms.2507974.v2"), Some(2507974));
-        assert_eq!(chatroom_of("chatrooms.12"), Some(12));
-        assert_eq!(chatroom_of("chatroom_12"), Some(12));
-        assert_eq!(chatroom_of("channel_12"), None);
-        assert_eq!(chatroom_of("chatrooms.x.v2"), None);
+    fn feeds_and_plan() {
+        let ids = |c, ch| Ids {
+            chatroom_id: c,
+            channel_id: ch,
+        };
+        assert_eq!(
+            feeds_of(&ids(2507974, 2515504)),
+            vec![
+                ("chatrooms.2507974.v2".to_owned(), FeedRole::Chat),
+                ("chatroom_2507974".to_owned(), FeedRole::Gifts),
+                ("channel_2515504".to_owned(), FeedRole::Kicks),
+            ]
+        );
+        // Pusher with only a pasted chatroom id: no Kicks feed.
+        assert_eq!(feeds_of(&ids(12, 0)).len(), 2);
+        let set: Resolved = Arc::new(
+            [("a".to_owned(), ids(1, 10)), ("b".to_owned(), ids(2, 0))]
+                .into_iter()
+                .collect(),
+        );
+        let mut subs = Subs::default();
+        let (add, remove) = subs.plan(&set);
+        let names: Vec<&str> = add.iter().map(|(f, _, _)| f.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "chatrooms.1.v2",
+                "chatroom_1",
+                "channel_10",
+                "chatrooms.2.v2",
+                "chatroom_2"
+            ]
+        );
+        assert!(remove.is_empty());
+        for (feed, slug, role) in &add {
+            subs.sent(feed, slug, *role, Duration::from_secs(1));
+        }
+        assert_eq!(subs.slug_of("channel_10"), Some("a"));
+        assert_eq!(
+            subs.confirm("chatroom_2").map(|s| s.role),
+            Some(FeedRole::Gifts)
+        );
+        let only_b: Resolved = Arc::new([("b".to_owned(), ids(2, 0))].into_iter().collect());
+        let (add, remove) = subs.plan(&only_b);
+        assert!(add.is_empty());
+        assert_eq!(remove, ["channel_10", "chatroom_1", "chatrooms.1.v2"]);
         assert_eq!(human(Duration::from_secs(300)), "5 min");
         assert_eq!(human(Duration::from_millis(300)), "300 ms");
     }

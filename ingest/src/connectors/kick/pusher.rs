@@ -1,6 +1,6 @@
 //! One session of the legacy Pusher feed (`--kick-protocol pusher`): wait for
-//! `pusher:connection_established`, send `pusher:subscribe` for `chatrooms.<id>.v2` per linked
-//! channel, confirm on `pusher_internal:subscription_succeeded`, answer `pusher:ping` with
+//! `pusher:connection_established`, send `pusher:subscribe` for each feed of each linked channel
+//! ([`super::feed::feeds_of`]), confirm on `pusher_internal:subscription_succeeded`, answer `pusher:ping` with
 //! `pusher:pong` (and ping an idle server), map `App\Events\*`. `pusher:error` codes (and close
 //! codes): 4000–4099 do not reconnect, 4100–4199 back off, 4200–4299 reconnect at once.
 
@@ -13,7 +13,10 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::centrifugo::{open, MAX_LINE};
-use super::feed::{chatroom_of, deliver, feed_name, parse_error, ConnGuard, End, Subs};
+use super::feed::{
+    deliver, feed_confirmed, feed_failed, parse_error, ConnGuard, End, FeedRole, Subs,
+    NEVER_CONFIRMED,
+};
 use super::map::{AppEvent, RawData};
 use super::{Resolved, Timing};
 use crate::connectors::{Backoff, ChannelState, ConnectorCtx};
@@ -60,10 +63,10 @@ pub enum Incoming<'a> {
     Ping,
     /// `pusher:pong`.
     Pong,
-    /// `pusher_internal:subscription_succeeded`: the chatroom of its feed, when it names one.
+    /// `pusher_internal:subscription_succeeded`: the feed it confirms (empty when it names none).
     Subscribed {
-        /// The chatroom id.
-        chatroom: Option<u64>,
+        /// The feed name.
+        feed: Cow<'a, str>,
     },
     /// `pusher:error`: its code, and its message without control characters, at most 80 of them.
     Error {
@@ -91,7 +94,7 @@ pub fn decode(text: &str) -> Result<Incoming<'_>, serde_json::Error> {
         "pusher:ping" => Incoming::Ping,
         "pusher:pong" => Incoming::Pong,
         "pusher_internal:subscription_succeeded" => Incoming::Subscribed {
-            chatroom: f.channel.as_deref().and_then(chatroom_of),
+            feed: f.channel.unwrap_or_default(),
         },
         "pusher:error" => {
             let e = parse_data::<PusherError>(&f.data);
@@ -209,9 +212,9 @@ pub async fn session(
                         if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:pong", "data": {}})).await { return e; }
                     }
                     Incoming::Pong => {}
-                    Incoming::Subscribed { chatroom } => {
-                        if let Some(slug) = chatroom.and_then(|c| subs.confirm(c)) {
-                            ctx.status.set(&slug, ChannelState::Live, "reading chat");
+                    Incoming::Subscribed { feed } => {
+                        if let Some(sub) = subs.confirm(&feed) {
+                            feed_confirmed(ctx, sub);
                         }
                     }
                     Incoming::Error { code, message: msg } => {
@@ -239,13 +242,14 @@ pub async fn session(
                 if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:ping", "data": {}})).await { return e; }
             }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await, None => std::future::pending().await } } => {
-                for (chatroom, tries) in subs.overdue(Instant::now()) {
-                    let slug = subs.map[&chatroom].slug.clone();
+                for (feed, tries) in subs.overdue(Instant::now()) {
+                    let Some(sub) = subs.map.get_mut(&feed) else { continue };
                     if tries < 2 {
-                        if let Err(e) = subscribe(t, &mut ws, &mut subs, chatroom, &slug).await { return e; }
+                        let (slug, role) = (sub.slug.clone(), sub.role);
+                        if let Err(e) = subscribe(t, &mut ws, &mut subs, &feed, &slug, role).await { return e; }
                     } else {
-                        if let Some(s) = subs.map.get_mut(&chatroom) { s.deadline = None; }
-                        ctx.status.set(&slug, ChannelState::Error, "Kick never confirmed joining this chat; check the chatroom id (it retries on the next reconnect)");
+                        sub.deadline = None;
+                        feed_failed(ctx, sub, &feed, NEVER_CONFIRMED);
                     }
                 }
             }
@@ -272,11 +276,16 @@ async fn subscribe(
     t: &Timing,
     ws: &mut Ws,
     subs: &mut Subs,
-    chatroom: u64,
+    feed: &str,
     slug: &str,
+    role: FeedRole,
 ) -> Result<(), End> {
-    subs.sent(chatroom, slug, t.subscribe_timeout);
-    send(ws, serde_json::json!({"event": "pusher:subscribe", "data": {"auth": "", "channel": feed_name(chatroom)}})).await
+    subs.sent(feed, slug, role, t.subscribe_timeout);
+    send(
+        ws,
+        serde_json::json!({"event": "pusher:subscribe", "data": {"auth": "", "channel": feed}}),
+    )
+    .await
 }
 
 async fn sync(
@@ -287,17 +296,23 @@ async fn sync(
     set: &Resolved,
 ) -> Result<(), End> {
     let (add, remove) = subs.plan(set);
-    for chatroom in remove {
-        subs.map.remove(&chatroom);
-        send(ws, serde_json::json!({"event": "pusher:unsubscribe", "data": {"channel": feed_name(chatroom)}})).await?;
+    for feed in remove {
+        subs.map.remove(&feed);
+        send(
+            ws,
+            serde_json::json!({"event": "pusher:unsubscribe", "data": {"channel": feed}}),
+        )
+        .await?;
     }
-    for (chatroom, slug) in add {
-        ctx.status.set(
-            &slug,
-            ChannelState::Connecting,
-            "joining the channel's chat",
-        );
-        subscribe(t, ws, subs, chatroom, &slug).await?;
+    for (feed, slug, role) in add {
+        if role == FeedRole::Chat {
+            ctx.status.set(
+                &slug,
+                ChannelState::Connecting,
+                "joining the channel's chat",
+            );
+        }
+        subscribe(t, ws, subs, &feed, &slug, role).await?;
     }
     Ok(())
 }
