@@ -116,6 +116,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub youtube_daily_quota: u64,
 
+    /// Hours the quota left must last at least, at the pace of the polls (1–24; 24: until the
+    /// reset at midnight Pacific). The reset ends the span when it comes sooner.
+    #[arg(long, env = "CROSSCHAT_YOUTUBE_QUOTA_HOURS", default_value_t = 6,
+          value_name = "HOURS", value_parser = clap::value_parser!(u64).range(1..=24))]
+    pub youtube_quota_hours: u64,
+
     /// Shortest interval between two live-chat polls of one stream, in ms.
     #[arg(
         long,
@@ -181,6 +187,7 @@ impl From<&Cli> for Config {
                 youtube_api_key: Secret::new(cli.youtube_api_key.clone()),
                 youtube_api_url: cli.youtube_api_url.clone(),
                 youtube_daily_quota: cli.youtube_daily_quota,
+                youtube_quota_hours: cli.youtube_quota_hours,
                 youtube_min_poll_ms: cli.youtube_min_poll_ms,
             },
             connector: !cli.stdin,

@@ -773,6 +773,27 @@ async fn polling_slows_down_so_the_quota_lasts_until_the_reset() {
 }
 
 #[tokio::test]
+async fn far_from_the_reset_the_quota_is_paced_over_the_span_not_the_whole_day() {
+    let p = YoutubePeer::start().await;
+    p.set_video(VIDEO, Video::Live("chat".into()));
+    p.push_page("chat", vec![text_item("LCC.1", "ann", "hi")]);
+    p.set_polling_interval(10);
+    // 12 h before the reset, 1,000 units: over the default 6 h span, 199 lists left → one every
+    // ~109 s (over the 12 h to the reset it would be ~217 s).
+    let clock = clock_before_reset(12 * 3600 * 1000);
+    let mut r = Run::start(&p, &[VIDEO], 1_000, timing(), clock, KEY);
+    r.wait_events(1).await;
+    let s = r.wait_status(VIDEO, state(ChannelState::Live)).await;
+    assert!(
+        s.detail
+            .starts_with("reading chat every 109 s to make the quota last 6 h more; quota today: 6 units used, 994 left"),
+        "{}",
+        s.detail
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn quota_exceeded_stops_every_call_until_midnight_pacific() {
     let p = YoutubePeer::start().await;
     p.set_video(VIDEO, Video::Live("chat".into()));

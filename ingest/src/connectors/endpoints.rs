@@ -65,6 +65,8 @@ pub struct Endpoints {
     pub youtube_api_url: String,
     /// Quota units per day.
     pub youtube_daily_quota: u64,
+    /// Hours the quota left must last at least (24: until the reset).
+    pub youtube_quota_hours: u64,
     /// Shortest poll interval, ms.
     pub youtube_min_poll_ms: u64,
 }
@@ -92,6 +94,7 @@ impl Default for Endpoints {
             youtube_api_key: Secret::default(),
             youtube_api_url: YOUTUBE_API_URL.into(),
             youtube_daily_quota: 10_000,
+            youtube_quota_hours: 6,
             youtube_min_poll_ms: 5_000,
         }
     }

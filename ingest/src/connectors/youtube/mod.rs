@@ -157,7 +157,11 @@ pub async fn run_with(ctx: ConnectorCtx, opts: Options) {
             ctx.endpoints.youtube_api_key.clone(),
             opts.timing.http_timeout,
         ),
-        quota: Quota::new(ctx.endpoints.youtube_daily_quota, opts.clock.clone()),
+        quota: Quota::new(
+            ctx.endpoints.youtube_daily_quota,
+            Duration::from_secs(ctx.endpoints.youtube_quota_hours.clamp(1, 24) * 3600),
+            opts.clock.clone(),
+        ),
         timing: opts.timing.clone(),
         handles: Mutex::new(HashMap::new()),
         ctx: ctx.clone(),
@@ -189,11 +193,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// "2 min", "15 min", "5 s", "300 ms": a duration for a sentence.
+/// "6 h", "2 min", "15 min", "5 s", "300 ms": a duration for a sentence.
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
     let (min, rest) = (ms / 60_000, ms % 60_000);
-    if min > 0 && rest == 0 {
+    // `is_multiple_of` is newer than the workspace's rust-version.
+    #[allow(clippy::manual_is_multiple_of)]
+    if min >= 120 && rest == 0 && min % 60 == 0 {
+        format!("{} h", min / 60)
+    } else if min > 0 && rest == 0 {
         format!("{min} min")
     } else if ms >= 1000 {
         let s = (ms + 500) / 1000;

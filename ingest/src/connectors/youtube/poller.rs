@@ -6,7 +6,8 @@
 //! - a channel (`UC…`, or an `@handle` resolved once through `channels.list`): `search.list`
 //!   (100 units) at most once every 15 min while not live; after a stream ends, back to searching;
 //! - the chat: `liveChatMessages.list` (5 units) every max(`pollingIntervalMillis`, min poll),
-//!   slower when the quota left would not last until midnight Pacific.
+//!   slower when the quota left would not last the span (`--youtube-quota-hours`, or until
+//!   midnight Pacific when sooner).
 //!
 //! Errors: `quotaExceeded` stops every call until the reset; `liveChatEnded`, `liveChatNotFound`,
 //! `offlineAt` or a `chatEndedEvent` end the stream; rate limits, 5xx and transport errors back
@@ -414,16 +415,10 @@ impl Chan {
             }
             let asked = Duration::from_millis(page.polling_interval_millis.unwrap_or(0));
             let base = asked.max(sh.timing.min_poll);
-            let wait = sh.quota.pace(base);
+            let pace = sh.quota.pace(base);
+            let wait = pace.wait;
             let (used, left, _) = sh.quota.usage();
-            let pace = if wait > base {
-                format!(
-                    "every {} to make the quota last until midnight Pacific",
-                    human(wait)
-                )
-            } else {
-                format!("every {}", human(wait))
-            };
+            let pace = pace.sentence(human);
             self.status(
                 ChannelState::Live,
                 format!("reading chat {pace}; quota today: {used} units used, {left} left"),

@@ -1,5 +1,12 @@
 //! The API key's daily quota: units spent today, the reset at midnight Pacific time, and how fast
-//! the chats may be polled so that what is left lasts until the reset.
+//! the chats may be polled so that what is left lasts a span: `--youtube-quota-hours` (6 h by
+//! default), or until the reset when that comes sooner.
+//!
+//! Why a rolling span and not the whole day: a stream is a few hours, not 24. Spreading 10,000
+//! units over the rest of the Pacific day polls a chat every ~43 s at the start of that day — a
+//! chat nobody can follow — while most of the budget is never used. Spread over 6 h, the first
+//! polls are every ~11 s; as the units dwindle, the interval grows (what is left always lasts 6 h
+//! more), so the chat slows down instead of stopping before the reset.
 //!
 //! Pacific time is computed without a time-zone database: US rules (daylight time from the second
 //! Sunday of March 02:00 to the first Sunday of November 02:00) are all Google's reset needs.
@@ -101,6 +108,8 @@ pub struct Quota {
 
 struct State {
     daily: u64,
+    /// The least time the units left must last (the reset ends it sooner).
+    span: Duration,
     used: u64,
     resets_at: u64,
 }
@@ -113,12 +122,13 @@ pub struct Exhausted {
 }
 
 impl Quota {
-    /// A fresh budget of `daily` units, reset by `clock`.
-    pub fn new(daily: u64, clock: Arc<dyn Clock>) -> Quota {
+    /// A fresh budget of `daily` units, reset by `clock`, paced to last at least `span`.
+    pub fn new(daily: u64, span: Duration, clock: Arc<dyn Clock>) -> Quota {
         let resets_at = next_pacific_midnight_ms(clock.now_ms());
         Quota {
             inner: Arc::new(Mutex::new(State {
                 daily,
+                span,
                 used: 0,
                 resets_at,
             })),
@@ -176,18 +186,74 @@ impl Quota {
     }
 
     /// The poll interval of one chat: at least `base`, and long enough that the units left,
-    /// shared by every chat polled now, last until the reset.
-    pub fn pace(&self, base: Duration) -> Duration {
-        let (_, left, resets_at) = self.usage();
-        let now = self.clock.now_ms();
+    /// shared by every chat polled now, last the span (or until the reset, when sooner).
+    pub fn pace(&self, base: Duration) -> Pace {
+        let (left, until_reset, span) = {
+            let s = self.state();
+            let now = self.clock.now_ms();
+            (
+                s.daily.saturating_sub(s.used),
+                s.resets_at.saturating_sub(now),
+                s.span.as_millis() as u64,
+            )
+        };
         let chats = self.active.load(Relaxed).max(1) as u64;
         let calls_left = left / cost::CHAT;
-        let until_reset = resets_at.saturating_sub(now);
-        if calls_left == 0 {
-            return base.max(Duration::from_millis(until_reset));
+        let until = if until_reset <= span {
+            PaceLimit::Reset
+        } else {
+            PaceLimit::Span(Duration::from_millis(span))
+        };
+        let over = until_reset.min(span);
+        let wait = if calls_left == 0 {
+            // Nothing left: the next call can only be after the reset.
+            return Pace {
+                wait: base.max(Duration::from_millis(until_reset)),
+                slowed: Some(PaceLimit::Reset),
+            };
+        } else {
+            Duration::from_millis(over.saturating_mul(chats) / calls_left)
+        };
+        Pace {
+            wait: base.max(wait),
+            slowed: (wait > base).then_some(until),
         }
-        let spread = Duration::from_millis(until_reset.saturating_mul(chats) / calls_left);
-        base.max(spread)
+    }
+}
+
+/// How long to wait before the next poll of a chat, and why it is slower than asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// The wait.
+    pub wait: Duration,
+    /// Set when the quota, not the platform or the floor, set the wait.
+    pub slowed: Option<PaceLimit>,
+}
+
+/// What the units left are spread over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaceLimit {
+    /// The rest of the Pacific day.
+    Reset,
+    /// The span (`--youtube-quota-hours`), which ends before the reset.
+    Span(Duration),
+}
+
+impl Pace {
+    /// "every 11 s to make the quota last 6 h more", "every 5 s".
+    pub fn sentence(&self, human: impl Fn(Duration) -> String) -> String {
+        match self.slowed {
+            None => format!("every {}", human(self.wait)),
+            Some(PaceLimit::Reset) => format!(
+                "every {} to make the quota last until midnight Pacific",
+                human(self.wait)
+            ),
+            Some(PaceLimit::Span(d)) => format!(
+                "every {} to make the quota last {} more",
+                human(self.wait),
+                human(d)
+            ),
+        }
     }
 }
 
@@ -257,10 +323,12 @@ mod tests {
         assert_eq!(utc_hh_mm(utc(2026, 11, 2, 8, 0)), "08:00");
     }
 
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
     #[test]
     fn spends_resets_and_paces() {
         let clock = Arc::new(Fixed(AtomicU64::new(utc(2026, 1, 15, 8, 0))));
-        let q = Quota::new(100, clock.clone());
+        let q = Quota::new(100, DAY, clock.clone());
         assert_eq!(q.usage().2, utc(2026, 1, 16, 8, 0));
         for _ in 0..20 {
             q.spend(cost::CHAT).unwrap();
@@ -275,25 +343,49 @@ mod tests {
         assert_eq!(q.usage(), (0, 100, utc(2026, 1, 17, 8, 0)));
         // 100 units = 20 lists for 24 h: one every 72 min, far slower than 5 s.
         let _p = q.poller();
-        assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(72 * 60));
+        let five = Duration::from_secs(5);
+        assert_eq!(q.pace(five).wait, Duration::from_secs(72 * 60));
+        assert_eq!(q.pace(five).slowed, Some(PaceLimit::Reset));
         let _p2 = q.poller();
+        assert_eq!(q.pace(five).wait, Duration::from_secs(144 * 60));
+        // A day's budget at 10,000 units spread over the whole day: 43.2 s at its start, 5 s
+        // near its end.
+        let q = Quota::new(10_000, DAY, clock.clone());
+        assert_eq!(q.pace(five).wait, Duration::from_millis(43_200));
+        // Over the default 6 h span: 10.8 s, and the sentence says why.
+        let q6 = Quota::new(10_000, Duration::from_secs(6 * 3600), clock.clone());
+        let p = q6.pace(five);
+        assert_eq!(p.wait, Duration::from_millis(10_800));
         assert_eq!(
-            q.pace(Duration::from_secs(5)),
-            Duration::from_secs(144 * 60)
+            p.sentence(|d| format!("{} s", d.as_secs())),
+            "every 10 s to make the quota last 21600 s more"
         );
-        // A day's budget at 10,000 units: 43.2 s at the start of the day, 5 s near its end.
-        let q = Quota::new(10_000, clock.clone());
-        assert_eq!(
-            q.pace(Duration::from_secs(5)),
-            Duration::from_millis(43_200)
-        );
+        // Half the units gone: the interval doubles (what is left still lasts 6 h).
+        for _ in 0..1000 {
+            q6.spend(cost::CHAT).unwrap();
+        }
+        assert_eq!(q6.pace(five).wait, Duration::from_millis(21_600));
+        // 2 h before the reset, the reset ends the span: 5,000 units over 2 h is 7.2 s.
         clock.0.store(utc(2026, 1, 17, 6, 0), Relaxed);
-        assert_eq!(q.pace(Duration::from_secs(5)), Duration::from_secs(5));
+        let p = q6.pace(five);
+        assert_eq!(
+            (p.wait, p.slowed),
+            (Duration::from_millis(7_200), Some(PaceLimit::Reset))
+        );
+        assert_eq!(
+            p.sentence(|d| format!("{} ms", d.as_millis())),
+            "every 7200 ms to make the quota last until midnight Pacific"
+        );
+        // The full day's budget 2 h before the reset: the 5 s floor, not slowed.
+        assert_eq!(q.pace(five).slowed, None);
+        assert_eq!(q.pace(five).wait, five);
+        // A fast platform interval is still floored by the base.
+        assert_eq!(
+            q.pace(Duration::from_secs(30)).wait,
+            Duration::from_secs(30)
+        );
         q.exhaust();
         assert_eq!(q.usage().1, 0);
-        assert_eq!(
-            q.pace(Duration::from_secs(5)),
-            Duration::from_secs(2 * 3600)
-        );
+        assert_eq!(q.pace(five).wait, Duration::from_secs(2 * 3600));
     }
 }
