@@ -205,15 +205,14 @@ impl Quota {
             PaceLimit::Span(Duration::from_millis(span))
         };
         let over = until_reset.min(span);
-        let wait = if calls_left == 0 {
+        let Some(wait) = over.saturating_mul(chats).checked_div(calls_left) else {
             // Nothing left: the next call can only be after the reset.
             return Pace {
                 wait: base.max(Duration::from_millis(until_reset)),
                 slowed: Some(PaceLimit::Reset),
             };
-        } else {
-            Duration::from_millis(over.saturating_mul(chats) / calls_left)
         };
+        let wait = Duration::from_millis(wait);
         Pace {
             wait: base.max(wait),
             slowed: (wait > base).then_some(until),
