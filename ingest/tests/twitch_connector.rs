@@ -59,12 +59,15 @@ struct Rig {
 
 impl Rig {
     fn start(url: String, channels: &[&str], timing: Timing) -> Rig {
+        Rig::start_links(url, channels.iter().map(|c| link(c)).collect(), timing)
+    }
+
+    fn start_links(url: String, channels: Vec<Link>, timing: Timing) -> Rig {
         let seg = SegGuard::new();
         let segment = seg.open();
         let (writer, _thread) =
             WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
-        let (links, links_rx) =
-            watch::channel(links_from(channels.iter().map(|c| link(c)).collect()));
+        let (links, links_rx) = watch::channel(links_from(channels));
         let metrics = Arc::new(ConnectorMetrics::default());
         let status = StatusBoard::default();
         let (stop, stop_rx) = watch::channel(false);
@@ -269,6 +272,69 @@ async fn fixtures_reach_the_ring_once_with_moderation_events() {
         }
         rig.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_chat_message_reaches_each_streamer_once_whatever_channel_it_is_read_in() {
+    let peer = TwitchPeer::start(Script::default()).await;
+    let (a, b): (Uuid, Uuid) = (SID.parse().unwrap(), Uuid::new_v4());
+    let linked = |c: &str, streamers: Vec<Uuid>| Link {
+        streamers,
+        ..link(c)
+    };
+    // Streamer A links two channels of one Shared Chat session; streamer B links a third.
+    let rig = Rig::start_links(
+        peer.irc_url(),
+        vec![
+            linked("pajlada", vec![a]),
+            linked("xqcow", vec![a]),
+            linked("forsen", vec![b]),
+        ],
+        fast(),
+    );
+    for c in ["pajlada", "xqcow", "forsen"] {
+        rig.wait_live(c).await;
+    }
+    let line = fixture_lines("privmsg_shared_chat.irc").remove(0);
+    let copies: Vec<String> = ["pajlada", "xqcow", "forsen"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            // Each channel's copy has its own `id` and `room-id`; `source-id` is the same.
+            line.replace("PRIVMSG #pajlada", &format!("PRIVMSG #{c}"))
+                .replace(
+                    "id=886028cc-9985-47b9-a273-8164c6d59a76",
+                    &format!("id=886028cc-9985-47b9-a273-8164c6d59a7{i}"),
+                )
+                .replace("room-id=11148817", &format!("room-id=1114881{i}"))
+        })
+        .collect();
+    let refs: Vec<&str> = copies.iter().map(String::as_str).collect();
+    peer.send_lines(0, &refs);
+    rig.wait("two copies", |r| r.messages().len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let ms = rig.messages();
+    let mut got: Vec<(Uuid, Option<String>)> = ms
+        .iter()
+        .map(|m| (m.streamer_id, m.channel.clone()))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (a, Some("pajlada".to_owned())),
+        (b, Some("forsen".to_owned())),
+    ];
+    want.sort();
+    assert_eq!(
+        got, want,
+        "one copy per streamer, from the first channel read"
+    );
+    assert_eq!(ms[0].id, ms[1].id, "one id for the message");
+    assert_eq!(
+        rig.metrics.duplicates.load(Relaxed),
+        1,
+        "xqcow's copy for A"
+    );
+    rig.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -73,13 +73,18 @@ impl Sink {
                 return Emitted::Unusable;
             }
         }
-        let streamers = match self.inner.links.borrow().get(channel) {
+        let mut streamers = match self.inner.links.borrow().get(channel) {
             Some(l) => l.streamers.clone(),
             None => return Emitted::Unlinked,
         };
         {
+            // Deduplicated per streamer: one message can reach a streamer twice (a reconnect's
+            // backfill; a Shared Chat read in two channels that streamer linked), but its copy
+            // from another streamer's channel is still that streamer's first.
             let mut d = self.inner.dedupe.lock().unwrap_or_else(|e| e.into_inner());
-            if !d.insert(ev.id()) {
+            let id = ev.id();
+            streamers.retain(|s| d.insert(delivery_key(id, *s)));
+            if streamers.is_empty() {
                 m.duplicates
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return Emitted::Duplicate;
@@ -313,6 +318,13 @@ fn cut(s: &mut String, max_chars: usize) {
         let end = s.trim_end().len();
         s.truncate(end);
     }
+}
+
+/// The dedupe key of one event delivered to one streamer. XOR keeps it a single 128-bit key with
+/// no hashing on the hot path: event ids are v5 hashes or v4 random, streamer ids v4 random, so
+/// two different pairs meet only by a 2^-122 chance.
+fn delivery_key(id: uuid::Uuid, streamer: uuid::Uuid) -> uuid::Uuid {
+    uuid::Uuid::from_u128(id.as_u128() ^ streamer.as_u128())
 }
 
 #[cfg(test)]

@@ -224,14 +224,23 @@ pub fn strip_action(raw: &str) -> (&str, bool) {
 
 /// The fields PRIVMSG and USERNOTICE share: ids, author, badges, colour, emotes.
 fn base_message(line: &Line<'_>, channel: &str, text: &str) -> ChatMessage {
-    let pmid = line
+    // Shared Chat delivers one message in every participating channel, each with its own `id`;
+    // `source-id` is the message's own id and `source-room-id` the channel it was written in, so
+    // the copies read from two linked channels get one id (and one log line per streamer).
+    let source = line
         .tag("source-id")
         .filter(|v| !v.is_empty())
+        .map(|sid| (sid, line.tag("source-room-id").filter(|r| !r.is_empty())));
+    let pmid = source
+        .map(|(sid, _)| sid)
         .or_else(|| line.tag("id").filter(|v| !v.is_empty()))
         .map(unescape);
-    let id = match &pmid {
-        Some(p) => platform_message_uuid(Platform::Twitch, channel, p),
-        None => Uuid::new_v4(),
+    let id = match (&pmid, source) {
+        (Some(p), Some((_, Some(room)))) => {
+            platform_message_uuid(Platform::Twitch, &format!("room-{}", unescape(room)), p)
+        }
+        (Some(p), _) => platform_message_uuid(Platform::Twitch, channel, p),
+        (None, _) => Uuid::new_v4(),
     };
     let login = line
         .tag("login")

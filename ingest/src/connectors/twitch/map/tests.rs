@@ -192,15 +192,27 @@ fn shared_chat_dedupes_on_source_id() {
         m.platform_message_id.as_deref(),
         Some("eefbae4a-d3a1-4307-8d15-fab0f03fd9b9")
     );
+    // Keyed on the room it was written in (source-room-id), not the channel it was read from.
     assert_eq!(
         m.id,
         platform_message_uuid(
             Platform::Twitch,
-            "pajlada",
+            "room-1025594235",
             "eefbae4a-d3a1-4307-8d15-fab0f03fd9b9"
         )
     );
     assert_eq!(m.badges, vec!["staff"]);
+    // The same message read in another channel of the shared session: same id.
+    let other = lines(fixture!("privmsg_shared_chat.irc"))[0]
+        .replace("PRIVMSG #pajlada", "PRIVMSG #forsen")
+        .replace("room-id=11148817", "room-id=22484632")
+        .replace(
+            "id=886028cc-9985-47b9-a273-8164c6d59a76",
+            "id=0a3c5d4e-0000-4000-8000-000000000001",
+        );
+    let o = message(&other);
+    assert_eq!(o.channel.as_deref(), Some("forsen"));
+    assert_eq!(o.id, m.id);
 }
 
 #[test]
