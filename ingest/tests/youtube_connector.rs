@@ -626,6 +626,42 @@ async fn a_channel_link_searches_reads_and_searches_again() {
 }
 
 #[tokio::test]
+async fn a_failed_search_waits_the_search_interval_not_the_backoff() {
+    // At 100 units a search, retrying it on the 30 ms backoff would cost 100 units a retry.
+    let p = YoutubePeer::start().await;
+    let chan = "UCPsfM4vuu_FmjQXfWCHdh4g";
+    let e500: Value = serde_json::from_slice(&fixture("error_500.json")).unwrap();
+    p.fault("search", Fault::Status(500, e500.clone()));
+    p.fault("search", Fault::Status(500, e500));
+    let mut r = Run::simple(&p, &[chan]);
+    let s = r
+        .wait_status(chan, |s| s.detail.starts_with("YouTube: "))
+        .await;
+    assert_eq!(p.requests_to("search").len(), 1);
+    assert_eq!(s.state, ChannelState::Connecting);
+    assert_eq!(
+        s.detail,
+        "YouTube: HTTP 500: Internal error encountered.; searching again in 300 ms (search costs quota)"
+    );
+    // Both failures and the success that follows, each one search interval after the last.
+    let s = r
+        .wait_status(chan, |s| s.detail.starts_with("not live; "))
+        .await;
+    assert_eq!(s.state, ChannelState::Idle);
+    let searches = p.requests_to("search");
+    assert_eq!(searches.len(), 3, "one search per interval");
+    let g = gaps(&searches);
+    assert!(
+        g.iter().all(|g| *g >= Duration::from_millis(290)),
+        "a failed search was retried within the search interval: {g:?}"
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(r.metrics.reconnects.load(Relaxed), 2);
+    assert_eq!(r.metrics.quota_used.load(Relaxed), 300);
+    r.stop().await;
+}
+
+#[tokio::test]
 async fn chat_pages_follow_next_page_token_and_take_the_history() {
     let p = YoutubePeer::start().await;
     p.set_video(VIDEO, Video::Live("chat".into()));

@@ -37,6 +37,14 @@ impl ApiError {
             ApiError::Transport(e) => e.clone(),
         }
     }
+
+    /// "YouTube says: <Google's message>": the `detail` of a call Google refused.
+    pub fn says(&self) -> String {
+        match self {
+            ApiError::Status { message, .. } => format!("YouTube says: {message}"),
+            ApiError::Transport(t) => format!("YouTube says: {t}"),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,8 @@
 //! - a video: `videos.list` (1 unit) until it has an `activeLiveChatId` (re-checked every 2 min),
 //!   then the chat; once the stream ends the link stays idle;
 //! - a channel (`UC…`, or an `@handle` resolved once through `channels.list`): `search.list`
-//!   (100 units) at most once every 15 min while not live; after a stream ends, back to searching;
+//!   (100 units) at most once every 15 min while not live — a failed search too waits the
+//!   interval, never the short backoff; after a stream ends, back to searching;
 //! - the chat: `liveChatMessages.list` (5 units) every max(`pollingIntervalMillis`, min poll),
 //!   slower when the quota left would not last the span (`--youtube-quota-hours`, or until
 //!   midnight Pacific when sooner).
@@ -29,6 +30,16 @@ use crate::connectors::{Backoff, ChannelState};
 /// The stream's chat is over (or was never there).
 #[derive(Debug)]
 struct Ended;
+
+/// Why one call gave no answer.
+#[derive(Debug)]
+enum CallError {
+    /// The chat is over.
+    Ended,
+    /// The call failed; `transient` for rate limits, 5xx and transport errors (worth retrying
+    /// soon), false for Google refusing it (shown with Google's own message).
+    Failed { err: ApiError, transient: bool },
+}
 
 /// Runs a channel's task, restarting it after a panic so one strange answer costs a retry.
 pub async fn supervise_channel(sh: Arc<Shared>, channel: String) {
@@ -155,15 +166,16 @@ impl Chan {
         tokio::time::sleep(d).await;
     }
 
-    /// One API call with the quota and every error handled: returns the parsed answer, or
-    /// [`Ended`] when YouTube says the chat is over. Retries (with backoff) everything else.
-    async fn fetch<T>(
+    /// One API call with the quota handled: returns the parsed answer, [`CallError::Ended`] when
+    /// YouTube says the chat is over, or the failure (counted and logged) for the caller to
+    /// decide when to try again. Waits out a used-up quota itself.
+    async fn call<T>(
         &mut self,
         path: &str,
         query: &[(&str, &str)],
         units: u64,
         parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
-    ) -> Result<T, Ended> {
+    ) -> Result<T, CallError> {
         loop {
             if let Err(ex) = self.sh.quota.spend(units) {
                 self.wait_for_reset(ex).await;
@@ -172,10 +184,7 @@ impl Chan {
             self.sh.publish_quota();
             let err = match self.sh.api.get(path, query).await {
                 Ok(body) => match parse(&body) {
-                    Ok(v) => {
-                        self.backoff.reset();
-                        return Ok(v);
-                    }
+                    Ok(v) => return Ok(v),
                     Err(_) => {
                         self.sh.ctx.metrics.parse_errors.fetch_add(1, Relaxed);
                         ApiError::Transport("YouTube's answer could not be read".into())
@@ -183,7 +192,7 @@ impl Chan {
                 },
                 Err(e) => e,
             };
-            let retry = match &err {
+            let transient = match &err {
                 ApiError::Status { reason, .. }
                     if reason == "quotaExceeded" || reason == "dailyLimitExceeded" =>
                 {
@@ -198,7 +207,7 @@ impl Chan {
                         || reason == "liveChatDisabled"
                         || (*status == 404 && path.starts_with("liveChat")) =>
                 {
-                    return Err(Ended);
+                    return Err(CallError::Ended);
                 }
                 ApiError::Status { status, reason, .. } => {
                     *status == 429
@@ -209,10 +218,32 @@ impl Chan {
                 }
                 ApiError::Transport(_) => true,
             };
-            let delay = self.backoff.next_delay();
             self.sh.ctx.metrics.reconnects.fetch_add(1, Relaxed);
             tracing::warn!(channel = %self.channel, path, error = %err.describe(), "YouTube call failed");
-            if retry {
+            return Err(CallError::Failed { err, transient });
+        }
+    }
+
+    /// [`Chan::call`], retried on the short backoff (1 s doubling to 60 s) until it answers:
+    /// for the cheap calls (1 or 5 units). Returns [`Ended`] when YouTube says the chat is over.
+    async fn fetch<T>(
+        &mut self,
+        path: &str,
+        query: &[(&str, &str)],
+        units: u64,
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, Ended> {
+        loop {
+            let (err, transient) = match self.call(path, query, units, &parse).await {
+                Ok(v) => {
+                    self.backoff.reset();
+                    return Ok(v);
+                }
+                Err(CallError::Ended) => return Err(Ended),
+                Err(CallError::Failed { err, transient }) => (err, transient),
+            };
+            let delay = self.backoff.next_delay();
+            if transient {
                 self.status(
                     ChannelState::Connecting,
                     format!(
@@ -223,11 +254,7 @@ impl Chan {
                     ),
                 );
             } else {
-                let message = match &err {
-                    ApiError::Status { message, .. } => message.clone(),
-                    ApiError::Transport(t) => t.clone(),
-                };
-                self.status(ChannelState::Error, format!("YouTube says: {message}"));
+                self.status(ChannelState::Error, err.says());
             }
             self.sleep(delay).await;
         }
@@ -350,13 +377,34 @@ impl Chan {
                 ("eventType", "live"),
                 ("type", "video"),
             ];
-            let found = self
-                .fetch("search", &q, cost::SEARCH, |b| {
+            // Not retried on the short backoff: at 100 units a call, a flaky search retried
+            // every few seconds would spend the day's quota in an hour. Whatever went wrong, the
+            // next search is one interval later.
+            let r = self
+                .call("search", &q, cost::SEARCH, |b| {
                     serde_json::from_slice::<Items<SearchResult>>(b)
                 })
-                .await
-                .map(|i| i.items)
-                .unwrap_or_default();
+                .await;
+            let found = match r {
+                Ok(i) => i.items,
+                Err(CallError::Ended) => Vec::new(),
+                Err(CallError::Failed { err, transient }) => {
+                    let (state, said) = if transient {
+                        (
+                            ChannelState::Connecting,
+                            format!("YouTube: {}", err.describe()),
+                        )
+                    } else {
+                        (ChannelState::Error, err.says())
+                    };
+                    self.status(
+                        state,
+                        format!("{said}; searching again in {every} (search costs quota)"),
+                    );
+                    self.sleep(self.sh.timing.search_interval).await;
+                    continue;
+                }
+            };
             for v in found.into_iter().filter_map(|r| r.id.video_id) {
                 if let VideoState::Chat(chat) = self.video_state(&v).await {
                     return chat;
