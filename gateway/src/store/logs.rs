@@ -515,15 +515,41 @@ pub fn replay_from(
     for_each_line_of(file, |line| parse_event(path, line).map_or(true, &mut f))
 }
 
+/// A platform user in one channel: (platform, channel, userId).
+type UserKey = (Platform, String, String);
+
 /// The moderation tombstones of one log, to mark the messages they hide.
 #[derive(Debug, Default)]
 pub struct Tombstones {
     /// Deleted message ids → when.
     deleted: HashMap<Uuid, u64>,
-    /// (platform, channel, userId) → timestamps of timeouts/bans.
-    cleared_users: HashMap<(Platform, String, String), Vec<u64>>,
+    /// (platform, channel, userId) → (when, `until`) of each timeout/ban.
+    cleared_users: HashMap<UserKey, Vec<(u64, Option<u64>)>>,
     /// (platform, channel) → timestamps of chat clears.
     cleared: HashMap<(Platform, String), Vec<u64>>,
+}
+
+/// Which moderator action hid a message (`deletedBy` in a transcript).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeletedBy {
+    /// That one message was deleted.
+    Delete,
+    /// Its author was timed out or banned after writing it.
+    ClearUser,
+    /// Its channel's chat was cleared after it was written.
+    Clear,
+}
+
+/// Why and when a message was hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// When, ms since the epoch.
+    pub at: u64,
+    /// Which action.
+    pub by: DeletedBy,
+    /// For a timeout, when it ends (ms); `None` for a ban or another action.
+    pub until: Option<u64>,
 }
 
 impl Tombstones {
@@ -538,7 +564,7 @@ impl Tombstones {
                 .cleared_users
                 .entry((c.platform, c.channel.clone(), c.user_id.clone()))
                 .or_default()
-                .push(c.timestamp),
+                .push((c.timestamp, c.until)),
             SlotEvent::Clear(c) => self
                 .cleared
                 .entry((c.platform, c.channel.clone()))
@@ -547,26 +573,45 @@ impl Tombstones {
         }
     }
 
-    /// When `m` was hidden by a moderator, if it was: deleted by id (whenever the delete
-    /// arrived), or written before a timeout/ban of its author or a clear of its channel.
-    pub fn deleted_at(&self, m: &ChatMessage) -> Option<u64> {
-        if let Some(at) = self.deleted.get(&m.id) {
-            return Some(*at);
-        }
+    /// Why and when `m` was hidden by a moderator, if it was: written before a timeout/ban of
+    /// its author, deleted by id (whenever the delete arrived), or written before a clear of its
+    /// channel. The (earliest) timeout/ban wins over the others: it is what hides the line in the
+    /// live view whatever else hit it, so a transcript groups exactly the lines the live frame
+    /// hid. Otherwise the earlier of the delete and the clear.
+    pub fn mark(&self, m: &ChatMessage) -> Option<Mark> {
         let channel = m.channel.clone().unwrap_or_default();
-        let after = |stamps: Option<&Vec<u64>>| {
-            stamps.and_then(|v| v.iter().copied().filter(|&t| t >= m.timestamp).min())
-        };
         let by_user = m.user_id.as_ref().and_then(|u| {
-            after(
-                self.cleared_users
-                    .get(&(m.platform, channel.clone(), u.clone())),
-            )
+            self.cleared_users
+                .get(&(m.platform, channel.clone(), u.clone()))?
+                .iter()
+                .copied()
+                .filter(|&(t, _)| t >= m.timestamp)
+                .min_by_key(|&(t, _)| t)
         });
-        let by_clear = after(self.cleared.get(&(m.platform, channel)));
-        match (by_user, by_clear) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        if let Some((at, until)) = by_user {
+            return Some(Mark {
+                at,
+                by: DeletedBy::ClearUser,
+                until,
+            });
+        }
+        let by_id = self.deleted.get(&m.id).map(|&at| Mark {
+            at,
+            by: DeletedBy::Delete,
+            until: None,
+        });
+        let by_clear = self
+            .cleared
+            .get(&(m.platform, channel))
+            .and_then(|v| v.iter().copied().filter(|&t| t >= m.timestamp).min())
+            .map(|at| Mark {
+                at,
+                by: DeletedBy::Clear,
+                until: None,
+            });
+        match (by_id, by_clear) {
+            (Some(d), Some(c)) => Some(if c.at < d.at { c } else { d }),
+            (d, c) => d.or(c),
         }
     }
 }
@@ -584,16 +629,25 @@ pub struct TranscriptMessage {
     /// When, ms since the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<u64>,
+    /// Which action hid it, so every view shows it as the live view did: `"delete"`,
+    /// `"clear_user"` or `"clear"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_by: Option<DeletedBy>,
+    /// For `clear_user`: when the timeout ends (ms); absent for a ban.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleared_until: Option<u64>,
 }
 
 impl TranscriptMessage {
     /// Marks `message` with what `tombstones` say about it.
     pub fn marked(message: ChatMessage, tombstones: &Tombstones) -> TranscriptMessage {
-        let deleted_at = tombstones.deleted_at(&message);
+        let mark = tombstones.mark(&message);
         TranscriptMessage {
             message,
-            deleted: deleted_at.is_some(),
-            deleted_at,
+            deleted: mark.is_some(),
+            deleted_at: mark.map(|k| k.at),
+            deleted_by: mark.map(|k| k.by),
+            cleared_until: mark.and_then(|k| k.until),
         }
     }
 }
@@ -902,6 +956,111 @@ mod tests {
         assert_eq!(
             replayed, 5,
             "replay carries the tombstones after the anchor too"
+        );
+    }
+
+    #[test]
+    fn transcript_marks_say_which_action_hid_a_message() {
+        use shm_layout::{ClearChat, ClearUser, Delete};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.ndjson");
+        let sid = Uuid::new_v4();
+        let m = |platform: Platform, pmid: &str, user_id: &str, ts: u64| {
+            let mut m = msg(sid, pmid);
+            m.platform = platform;
+            m.channel = Some("chan".into());
+            m.platform_message_id = Some(pmid.into());
+            m.user_id = Some(user_id.into());
+            m.id = shm_layout::platform_message_uuid(platform, "chan", pmid);
+            m.timestamp = ts;
+            SlotEvent::Message(m)
+        };
+        let clear_user = |user_id: &str, until: Option<u64>, ts: u64| {
+            SlotEvent::ClearUser(ClearUser {
+                id: Uuid::new_v4(),
+                streamer_id: sid,
+                platform: Platform::Twitch,
+                channel: "chan".into(),
+                user_id: user_id.into(),
+                user: format!("user{user_id}"),
+                until,
+                timestamp: ts,
+            })
+        };
+        let lines = [
+            m(Platform::Twitch, "control", "u0", 10),
+            m(Platform::Twitch, "deleted", "u1", 11),
+            m(Platform::Twitch, "timed-out", "u2", 12),
+            m(Platform::Twitch, "banned", "u3", 13),
+            // Deleted first, then its author timed out: hidden with the timeout, as live.
+            m(Platform::Twitch, "both", "u2", 14),
+            m(Platform::Kick, "cleared", "u4", 15),
+            SlotEvent::Delete(Delete::new(sid, Platform::Twitch, "chan", "deleted", 20)),
+            SlotEvent::Delete(Delete::new(sid, Platform::Twitch, "chan", "both", 21)),
+            clear_user("u2", Some(600_030), 30),
+            clear_user("u3", None, 31),
+            SlotEvent::Clear(ClearChat {
+                id: Uuid::new_v4(),
+                streamer_id: sid,
+                platform: Platform::Kick,
+                channel: "chan".into(),
+                timestamp: 40,
+            }),
+        ];
+        let mut text = Vec::new();
+        for l in &lines {
+            l.write_json(&mut text);
+            text.push(b'\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let marked = select_marked(&path, None, usize::MAX).unwrap();
+        let json: Vec<serde_json::Value> = marked
+            .iter()
+            .map(|m| serde_json::to_value(m).unwrap())
+            .collect();
+        let marks: Vec<_> = json
+            .iter()
+            .map(|v| {
+                (
+                    v["text"].as_str().unwrap(),
+                    v["deleted"].clone(),
+                    v["deletedAt"].clone(),
+                    v["deletedBy"].clone(),
+                    v["clearedUntil"].clone(),
+                )
+            })
+            .collect();
+        use serde_json::Value::Null;
+        assert_eq!(
+            marks,
+            [
+                ("control", Null, Null, Null, Null),
+                ("deleted", true.into(), 20.into(), "delete".into(), Null),
+                (
+                    "timed-out",
+                    true.into(),
+                    30.into(),
+                    "clear_user".into(),
+                    600_030.into()
+                ),
+                ("banned", true.into(), 31.into(), "clear_user".into(), Null),
+                (
+                    "both",
+                    true.into(),
+                    30.into(),
+                    "clear_user".into(),
+                    600_030.into()
+                ),
+                ("cleared", true.into(), 40.into(), "clear".into(), Null),
+            ]
+        );
+        let control = json[0].as_object().unwrap();
+        for key in ["deleted", "deletedAt", "deletedBy", "clearedUntil"] {
+            assert!(!control.contains_key(key), "{key} is omitted: {control:?}");
+        }
+        assert!(
+            !json[3].as_object().unwrap().contains_key("clearedUntil"),
+            "a ban has no end"
         );
     }
 }
