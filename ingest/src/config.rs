@@ -48,7 +48,7 @@ pub struct Cli {
     pub shm_name: String,
 
     /// Directory of the producer socket ingest-<platform>.sock (created with mode 0700 when
-    /// absent).
+    /// absent), and of the YouTube ingest's quota count, youtube-quota-<hash of the key>.json.
     #[arg(long, env = "CROSSCHAT_RUNTIME_DIR", default_value = "./data/run")]
     pub runtime_dir: PathBuf,
 
@@ -189,6 +189,7 @@ impl From<&Cli> for Config {
                 youtube_daily_quota: cli.youtube_daily_quota,
                 youtube_quota_hours: cli.youtube_quota_hours,
                 youtube_min_poll_ms: cli.youtube_min_poll_ms,
+                youtube_quota_dir: Some(cli.runtime_dir.clone()),
             },
             connector: !cli.stdin,
         }

@@ -2,6 +2,7 @@
 //! Defaults are the real services; tests point them at loopback peers.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// A secret (an API key): never printed — `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -69,6 +70,9 @@ pub struct Endpoints {
     pub youtube_quota_hours: u64,
     /// Shortest poll interval, ms.
     pub youtube_min_poll_ms: u64,
+    /// Where the day's YouTube quota count is kept across restarts (the runtime directory;
+    /// None: not kept).
+    pub youtube_quota_dir: Option<PathBuf>,
 }
 
 /// Default Twitch IRC endpoint.
@@ -96,6 +100,7 @@ impl Default for Endpoints {
             youtube_daily_quota: 10_000,
             youtube_quota_hours: 6,
             youtube_min_poll_ms: 5_000,
+            youtube_quota_dir: None,
         }
     }
 }

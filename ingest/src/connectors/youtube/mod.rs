@@ -4,6 +4,7 @@
 //! - [`link`]: what a linked channel string names (video id, `UC…` channel id, `@handle`, URLs);
 //! - [`api`]: HTTP (blocking `ureq` on the blocking pool), Google's error bodies, key scrubbing;
 //! - [`quota`]: units per day, the reset at midnight Pacific, pacing the polls to last the day;
+//! - [`quota_file`]: the day's count kept in the runtime directory across restarts;
 //! - [`poller`]: one task per linked channel: find the live chat, poll it, follow it to its end;
 //! - [`map`]: response pages → normalised events.
 //!
@@ -15,6 +16,7 @@ pub mod link;
 pub mod map;
 pub mod poller;
 pub mod quota;
+pub mod quota_file;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ use tokio::task::JoinHandle;
 use super::{ChannelState, ConnectorCtx};
 use api::Api;
 use quota::{Clock, Quota, SystemClock};
+use quota_file::{QuotaFile, QuotaSaver};
 
 /// The sentence of a linked channel when no API key is configured.
 pub const NO_KEY: &str =
@@ -151,17 +154,24 @@ pub async fn run_with(ctx: ConnectorCtx, opts: Options) {
             }
         }
     }
+    let quota = Quota::new(
+        ctx.endpoints.youtube_daily_quota,
+        Duration::from_secs(ctx.endpoints.youtube_quota_hours.clamp(1, 24) * 3600),
+        opts.clock.clone(),
+    );
+    let mut saver = ctx.endpoints.youtube_quota_dir.as_deref().map(|dir| {
+        let file = QuotaFile::for_key(dir, ctx.endpoints.youtube_api_key.expose());
+        QuotaSaver::open(file, &quota)
+    });
+    let mut save_tick = tokio::time::interval(quota_file::SAVE_EVERY);
+    save_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shared = Arc::new(Shared {
         api: Api::new(
             &ctx.endpoints.youtube_api_url,
             ctx.endpoints.youtube_api_key.clone(),
             opts.timing.http_timeout,
         ),
-        quota: Quota::new(
-            ctx.endpoints.youtube_daily_quota,
-            Duration::from_secs(ctx.endpoints.youtube_quota_hours.clamp(1, 24) * 3600),
-            opts.clock.clone(),
-        ),
+        quota,
         timing: opts.timing.clone(),
         handles: Mutex::new(HashMap::new()),
         ctx: ctx.clone(),
@@ -177,9 +187,25 @@ pub async fn run_with(ctx: ConnectorCtx, opts: Options) {
                 tasks.insert(channel.clone(), AbortOnDrop(task));
             }
         }
-        tokio::select! {
-            r = links.changed() => if r.is_err() { return },
-            _ = ctx.stopped() => return,
+        // Until the links change or the process stops, saving the quota count meanwhile.
+        let changed = loop {
+            tokio::select! {
+                r = links.changed() => break r.is_ok(),
+                _ = ctx.stopped() => break false,
+                _ = save_tick.tick(), if saver.is_some() => {
+                    if let Some(s) = saver.as_mut() {
+                        s.save_if_changed(&shared.quota);
+                    }
+                }
+            }
+        };
+        if !changed {
+            // The channel tasks stop first, so the last save holds every unit they spent.
+            drop(tasks);
+            if let Some(s) = saver.as_mut() {
+                s.save_if_changed(&shared.quota);
+            }
+            return;
         }
     }
 }

@@ -173,6 +173,15 @@ impl Quota {
         }
     }
 
+    /// Takes over a count kept from an earlier run (see [`super::quota_file`]): `used` units,
+    /// unless their reset at `resets_at` has passed. Never lowers the count.
+    pub fn restore(&self, used: u64, resets_at: u64) {
+        let mut s = self.state();
+        if resets_at > self.clock.now_ms() {
+            s.used = s.used.max(used.min(s.daily));
+        }
+    }
+
     /// (units used today, units left, UTC ms of the reset).
     pub fn usage(&self) -> (u64, u64, u64) {
         let s = self.state();
