@@ -19,7 +19,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use shm_layout::protocol::MetricsSnapshot;
+use shm_layout::protocol::{ChannelState, MetricsSnapshot};
+use shm_layout::Platform;
 
 use crate::state::AppState;
 
@@ -248,7 +249,7 @@ fn family(
 fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::Result {
     let reported = state.channels.metrics();
     type Field = fn(&MetricsSnapshot) -> u64;
-    let fields: [(&str, Field, &str, bool); 8] = [
+    let fields: [(&str, Field, &str, bool); 7] = [
         (
             "crosschat_connector_connections",
             |m| m.connections,
@@ -291,12 +292,6 @@ fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::R
             "Connector restarts after an internal error",
             true,
         ),
-        (
-            "crosschat_connector_quota_used",
-            |m| m.quota_used,
-            "YouTube quota units spent today",
-            false,
-        ),
     ];
     for (name, field, help, is_counter) in fields {
         let rows: Vec<_> = reported
@@ -305,6 +300,59 @@ fn connector_metrics(e: &mut DescriptorEncoder, state: &AppState) -> std::fmt::R
             .collect();
         family(e, name, help, is_counter, &rows)?;
     }
+    // Quota gauges only where the platform has a quota (YouTube).
+    let quotas: [(&str, Field, &str); 3] = [
+        (
+            "crosschat_connector_quota_used",
+            |m| m.quota_used,
+            "Quota units spent today (YouTube; resets at midnight Pacific)",
+        ),
+        (
+            "crosschat_connector_quota_left",
+            |m| m.quota_left,
+            "Quota units left today (YouTube)",
+        ),
+        (
+            "crosschat_connector_quota_daily",
+            |m| m.quota_daily,
+            "Quota units per day of the key (YouTube)",
+        ),
+    ];
+    for (name, field, help) in quotas {
+        let rows: Vec<_> = reported
+            .iter()
+            .filter(|(_, m)| m.quota_daily > 0)
+            .map(|(p, m)| (vec![("platform", p.slug().to_owned())], field(m)))
+            .collect();
+        family(e, name, help, false, &rows)?;
+    }
+    // Linked channels by state, every state of every platform (0 included).
+    let mut rows = Vec::new();
+    for p in Platform::ALL {
+        let mut counts = [0u64; ChannelState::ALL.len()];
+        for link in state.store.channels().for_platform(p) {
+            let s = state.channels.view(p, &link.channel, 0).state;
+            if let Some(i) = ChannelState::ALL.iter().position(|x| *x == s) {
+                counts[i] += 1;
+            }
+        }
+        for (s, n) in ChannelState::ALL.iter().zip(counts) {
+            rows.push((
+                vec![
+                    ("platform", p.slug().to_owned()),
+                    ("state", s.as_str().to_owned()),
+                ],
+                n,
+            ));
+        }
+    }
+    family(
+        e,
+        "crosschat_channels",
+        "Linked channels (each read once, whatever the number of streamers linking it), by state",
+        false,
+        &rows,
+    )?;
     let rows: Vec<_> = reported
         .iter()
         .flat_map(|(p, m)| {

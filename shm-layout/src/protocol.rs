@@ -86,6 +86,26 @@ pub enum ChannelState {
     Error,
 }
 
+impl ChannelState {
+    /// Every state, in the order above.
+    pub const ALL: [ChannelState; 4] = [
+        ChannelState::Connecting,
+        ChannelState::Live,
+        ChannelState::Idle,
+        ChannelState::Error,
+    ];
+
+    /// The state's name on the wire and in metrics labels (`"live"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::Connecting => "connecting",
+            ChannelState::Live => "live",
+            ChannelState::Idle => "idle",
+            ChannelState::Error => "error",
+        }
+    }
+}
+
 /// One channel's status, as reported to the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -146,4 +166,10 @@ pub struct MetricsSnapshot {
     pub events: Vec<(String, u64)>,
     /// YouTube quota units spent today.
     pub quota_used: u64,
+    /// YouTube quota units left today (absent from an older ingest: 0).
+    #[serde(default)]
+    pub quota_left: u64,
+    /// YouTube quota units per day; 0 where the platform has no quota.
+    #[serde(default)]
+    pub quota_daily: u64,
 }

@@ -137,7 +137,59 @@ async fn channels_link_list_unlink_and_survive_restarts_in_any_order() {
     let r = wait_for_ingest_links(&stack, "kick", &["someone"]);
     assert!(r["ok"] == true);
 
-    let (s, v) = alice.delete("/api/channels/twitch/somechannel");
+    // An ingest that is gone: its channels say so, in the API and in /metrics.
+    stack.kill_ingest("kick");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kick = loop {
+        let (_, list) = alice.get("/api/channels");
+        let kick = list["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["platform"] == "Kick")
+            .cloned()
+            .unwrap();
+        if kick["state"] == "error" || Instant::now() > deadline {
+            break kick;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(kick["state"], "error", "{kick}");
+    assert!(
+        kick["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("this platform's connector is not running"),
+        "{kick}"
+    );
+    let metrics = ureq::get(&format!("{}/metrics", stack.base_url))
+        .call()
+        .expect("/metrics")
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("crosschat_channels{platform=\"kick\",state=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("crosschat_channels{platform=\"youtube\",state=\"live\"} 0"),
+        "every state of every platform is listed"
+    );
+    // The connectors' counters, as the running ingests reported them (Twitch's is pointed at a
+    // closed port, so it has reconnected); no quota gauges where there is no quota.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("crosschat_connector_reconnects_total{platform=\"twitch\"}")),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("crosschat_connector_quota_left{platform=\"twitch\"}"));
+    stack.start_ingest("kick");
+    wait_for_ingest_links(&stack, "kick", &["someone"]);
+
+    // The path may carry the channel as it was typed: it is normalised like a link.
+    let (s, v) = alice.delete("/api/channels/twitch/SomeChannel");
     assert_eq!(s, 200, "{v}");
     let (s, _) = alice.delete("/api/channels/twitch/somechannel");
     assert_eq!(s, 404);

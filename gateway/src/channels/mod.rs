@@ -63,13 +63,19 @@ impl Hub {
         self.changed[Self::idx(p)].notified().await
     }
 
-    /// Records a reported status; returns true when its state or sentence changed.
-    pub fn update(&self, p: Platform, s: ChannelStatus) -> bool {
+    /// Records a reported status; returns true when its state or sentence changed. An unchanged
+    /// state keeps the `since` it had, and a report without a last message keeps the last known.
+    pub fn update(&self, p: Platform, mut s: ChannelStatus) -> bool {
         let mut map = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let key = (p, s.channel.clone());
-        let changed = map
-            .get(&key)
-            .is_none_or(|old| old.state != s.state || old.detail != s.detail);
+        let old = map.get(&key);
+        let changed = old.is_none_or(|old| old.state != s.state || old.detail != s.detail);
+        if let Some(old) = old {
+            if old.state == s.state {
+                s.since = old.since;
+            }
+            s.last_message_at = s.last_message_at.or(old.last_message_at);
+        }
         map.insert(key, s);
         changed
     }

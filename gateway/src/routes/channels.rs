@@ -137,9 +137,11 @@ async fn remove(
 ) -> Result<warp::reply::Response, Rejection> {
     let platform = platform(&slug)?;
     // `%40handle` → `@handle`: warp hands path segments over still encoded.
-    let channel = percent_encoding::percent_decode_str(&channel)
-        .decode_utf8_lossy()
-        .into_owned();
+    let raw = percent_encoding::percent_decode_str(&channel).decode_utf8_lossy();
+    // The path may carry the channel as the streamer typed it (`SomeChannel`, `#name`, a URL):
+    // the same normalising as linking finds the link; what does not normalise is looked up as is.
+    let channel =
+        crate::channels::input::normalise(platform, &raw).unwrap_or_else(|_| raw.into_owned());
     let user = a.user.id;
     let st = state.clone();
     let ch = channel.clone();

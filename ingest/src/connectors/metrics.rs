@@ -27,6 +27,10 @@ pub struct ConnectorMetrics {
     pub events: [AtomicU64; 8],
     /// Quota units spent today (YouTube).
     pub quota_used: AtomicU64,
+    /// Quota units left today (YouTube).
+    pub quota_left: AtomicU64,
+    /// Quota units per day (YouTube; 0: no quota).
+    pub quota_daily: AtomicU64,
 }
 
 /// The names of [`ConnectorMetrics::events`], in order.
@@ -75,6 +79,8 @@ impl ConnectorMetrics {
                 .map(|(k, v)| ((*k).to_owned(), v.load(Relaxed)))
                 .collect(),
             quota_used: self.quota_used.load(Relaxed),
+            quota_left: self.quota_left.load(Relaxed),
+            quota_daily: self.quota_daily.load(Relaxed),
         }
     }
 }

@@ -10,6 +10,9 @@ pub async fn supervise(ctx: ConnectorCtx) {
     let mut backoff = Backoff::default();
     loop {
         let mut task = tokio::spawn(run_connector(ctx.clone()));
+        // The healthy-minute clock starts with the task: one that ran a minute before it
+        // panicked restarts after the first delay again.
+        backoff.connected();
         let result = tokio::select! {
             r = &mut task => r,
             _ = ctx.stopped() => {
@@ -23,7 +26,6 @@ pub async fn supervise(ctx: ConnectorCtx) {
         if ctx.is_stopping() {
             return;
         }
-        backoff.connected();
         let delay = backoff.next_delay();
         match result {
             Ok(()) => tracing::warn!(
