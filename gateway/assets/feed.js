@@ -1,12 +1,7 @@
 // The live feed: ordered, deduplicated by id, bounded in size, auto-scrolling only while the reader
 // is at the bottom. One line is rendered by message.js.
 
-import { el, markDeleted, moderationHits, renderMessage } from './message.js';
-
-function minutes(ms) {
-  const m = Math.round(ms / 60000);
-  return m >= 60 ? `${Math.round(m / 60)} h` : `${Math.max(1, m)} min`;
-}
+import { hideCleared, markDeleted, moderationHits, noteClearedLines, renderMessage } from './message.js';
 
 /** How many recent ids the dedupe remembers. */
 const SEEN_LIMIT = 20000;
@@ -83,6 +78,8 @@ export class Feed {
   add(messages, { fresh = false } = {}) {
     const stick = this.items.length === 0 || this.atBottom();
     let added = 0;
+    /** The new lines, for the notes of the timeouts/bans their transcript marks name. */
+    const lines = [];
     for (const m of messages) {
       if (!m || m.id === undefined || m.id === null) continue;
       const id = String(m.id);
@@ -103,9 +100,11 @@ export class Feed {
       const before = this.items[i] ? this.items[i].node : null;
       this.list.insertBefore(node, before);
       this.items.splice(i, 0, { id, ts, node, m });
+      lines.push({ node, m });
       added++;
     }
     if (added === 0) return 0;
+    noteClearedLines(lines);
     while (this.items.length > this.limit) this.items.shift().node.remove();
     this.refreshEmpty();
     if (stick) {
@@ -120,28 +119,28 @@ export class Feed {
   }
 
   /**
-   * Applies a moderation frame: `chat:delete` greys the lines by id (also lines that arrive
-   * later), `chat:clear_user` hides the user's earlier lines behind one note, `chat:clear`
-   * greys the channel's earlier lines. Transcripts keep every line: this only marks them.
+   * Applies a moderation frame: `chat:delete` strikes the lines through by id (also lines that
+   * arrive later), `chat:clear_user` hides the user's earlier lines behind one note, `chat:clear`
+   * strikes the channel's earlier lines through. Transcripts keep every line: this only marks
+   * them, as the transcript's own marks do after a reload (message.js makes both).
    */
   moderate(frame) {
-    const at = Number(frame.at) || Date.now();
     if (frame.type === 'chat:delete') {
       for (const id of Array.isArray(frame.ids) ? frame.ids : []) this.deleted.add(String(id));
     }
     const hits = moderationHits(frame);
-    const hit = (i) => hits(i.node, i.ts);
-    const lines = this.items.filter(hit);
-    for (const i of lines) markDeleted(i.node);
-    if (frame.type === 'chat:clear_user' && lines.length > 0) {
-      const plat = lines[0].node.dataset.platform;
-      for (const i of lines) i.node.classList.add('cleared');
-      const why = frame.until ? `timeout ${minutes(Number(frame.until) - at)}` : 'banned';
-      const note = el('li', 'msg cleared-note',
-        `${lines.length} message${lines.length === 1 ? '' : 's'} from ${String(frame.user ?? '')} hidden (${why})`);
-      note.dataset.platform = plat || '';
-      const last = lines[lines.length - 1].node;
-      last.after(note);
+    const lines = this.items.filter((i) => hits(i.node, i.ts)).map((i) => i.node);
+    if (frame.type === 'chat:clear_user') {
+      // Lines an earlier timeout/ban hid are behind its note already (also when a rejoin's replay
+      // repeats the frame of a timeout the reloaded transcript had marked).
+      hideCleared(lines.filter((n) => !n.classList.contains('cleared')), {
+        user: frame.user,
+        until: frame.until,
+        at: Number(frame.at) || Date.now(),
+      });
+    } else {
+      const by = frame.type === 'chat:clear' ? 'clear' : 'delete';
+      for (const n of lines) markDeleted(n, by);
     }
   }
 

@@ -2,7 +2,7 @@
 // the same style as the live feed.
 
 import { api } from './api.js';
-import { renderMessage } from './message.js';
+import { noteClearedLines, renderMessage } from './message.js';
 import { formatDateTime, formatDuration, plural, toDate } from './format.js';
 
 /** A session still running has no end. */
@@ -118,11 +118,17 @@ export async function showTranscript(session) {
     status.textContent = 'Nobody chatted during this stream.';
     return;
   }
-  // Render in chunks so a long transcript does not freeze the page.
+  // Render in chunks so a long transcript does not freeze the page. A timed-out user's lines are
+  // hidden as they render; their notes come once all are in (one timeout may span chunks).
   const CHUNK = 500;
+  const lines = [];
   for (let i = 0; i < messages.length; i += CHUNK) {
     const frag = document.createDocumentFragment();
-    for (const m of messages.slice(i, i + CHUNK)) frag.append(renderMessage(m));
+    for (const m of messages.slice(i, i + CHUNK)) {
+      const node = renderMessage(m);
+      if (m.deletedBy === 'clear_user') lines.push({ node, m });
+      frag.append(node);
+    }
     list.append(frag);
     if (i === 0) {
       status.hidden = true;
@@ -130,5 +136,6 @@ export async function showTranscript(session) {
     }
     if (i + CHUNK < messages.length) await new Promise((r) => setTimeout(r, 0));
   }
+  noteClearedLines(lines);
   list.scrollTop = 0;
 }

@@ -1,5 +1,6 @@
 // One chat message as a list item — shared by the dashboard's feed and transcript, the simulator's
-// preview and the overlay — and the rule that says which lines a moderation frame hits.
+// preview and the overlay —, the rule that says which lines a moderation frame hits, and the marks
+// a moderation leaves on lines (the same from a live frame and from a transcript's `deletedBy`).
 //
 // SAFETY: message fields are untrusted. They only ever reach the page through textContent and
 // createElement, and a colour only through element.style.color after a strict #rrggbb check.
@@ -179,7 +180,7 @@ export function renderMessage(m, { time = true, badges = true, emotes = true } =
   body.append(user, el('span', 'sep', kind === 'action' ? '' : ':'), textWithEmotes(m, slug, emotes));
   if (kind === 'action') body.classList.add('action');
   li.append(body);
-  if (m.deleted === true) markDeleted(li);
+  if (m.deleted === true) markDeleted(li, m.deletedBy);
   return li;
 }
 
@@ -189,11 +190,77 @@ export function amountText(m) {
   return a ? String(a.display ?? `${a.value} ${a.currency}`) : '';
 }
 
-/** Greys a line and strikes it through, saying why. */
-export function markDeleted(li) {
+/**
+ * What a hidden line says, by the action that hid it (a transcript's `deletedBy`, a frame's type).
+ * A timed-out or banned user's lines say nothing: one note speaks for them (hideCleared).
+ */
+const DELETED_NOTES = {
+  delete: 'deleted by a moderator',
+  clear: 'chat cleared by a moderator',
+  clear_user: null,
+};
+
+/**
+ * Marks a line a moderator hid: greyed and struck through with why (`delete`, also for an unknown
+ * action; `clear`), or, for `clear_user`, taken out of view (its note is added by hideCleared).
+ * A line keeps the first of these it got, except that a timeout/ban hides it whatever came before.
+ * @param {HTMLElement} li
+ * @param {string} [by] 'delete' | 'clear' | 'clear_user'
+ */
+export function markDeleted(li, by = 'delete') {
+  if (by === 'clear_user') li.classList.add('cleared');
   if (li.classList.contains('deleted')) return;
   li.classList.add('deleted');
-  (li.querySelector('.body') || li).append(el('span', 'deleted-note', 'deleted by a moderator'));
+  const note = Object.hasOwn(DELETED_NOTES, by) ? DELETED_NOTES[by] : DELETED_NOTES.delete;
+  if (note) (li.querySelector('.body') || li).append(el('span', 'deleted-note', note));
+}
+
+/** A timeout's length as people read it ("10 min", "2 h"). */
+function minutes(ms) {
+  const m = Math.round(ms / 60000);
+  return m >= 60 ? `${Math.round(m / 60)} h` : `${Math.max(1, m)} min`;
+}
+
+/**
+ * Hides the lines one timeout or ban hit behind one note after the last of them: "2 messages from
+ * x hidden (timeout 10 min)" / "(banned)". The one place that note is made, for a live
+ * `chat:clear_user` frame and for a transcript's marks alike.
+ * @param {HTMLElement[]} nodes the lines, already in the page or a fragment
+ * @param {{user: string, until?: number|null, at: number}} clear who, the timeout's end (none for
+ *   a ban) and when it happened (ms)
+ * @returns {HTMLLIElement|null} the note
+ */
+export function hideCleared(nodes, { user, until, at }) {
+  if (nodes.length === 0) return null;
+  for (const n of nodes) markDeleted(n, 'clear_user');
+  const last = nodes.reduce((a, b) => (a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? b : a));
+  const why = until ? `timeout ${minutes(Number(until) - Number(at))}` : 'banned';
+  const count = `${nodes.length} message${nodes.length === 1 ? '' : 's'}`;
+  const note = el('li', 'msg cleared-note', `${count} from ${String(user ?? '')} hidden (${why})`);
+  note.dataset.platform = last.dataset.platform || '';
+  last.after(note);
+  return note;
+}
+
+/**
+ * Adds the notes for a transcript's lines that a timeout or ban hid (`deletedBy: "clear_user"`):
+ * the lines of one action (same platform, channel, user id, `deletedAt` and `clearedUntil`) share
+ * one note after the last of them, as the live frame left them.
+ * @param {{node: HTMLElement, m: object}[]} lines rendered messages
+ */
+export function noteClearedLines(lines) {
+  const groups = new Map();
+  for (const { node, m } of lines) {
+    if (m.deleted !== true || m.deletedBy !== 'clear_user') continue;
+    const key = JSON.stringify([m.platform, m.channel ?? '', m.userId ?? '', m.deletedAt, m.clearedUntil ?? null]);
+    let g = groups.get(key);
+    if (!g) {
+      g = { nodes: [], user: m.user, until: m.clearedUntil, at: m.deletedAt };
+      groups.set(key, g);
+    }
+    g.nodes.push(node);
+  }
+  for (const g of groups.values()) hideCleared(g.nodes, g);
 }
 
 /**
