@@ -1,19 +1,85 @@
 //! Real chat in the dashboard (issue 12), in headless Chromium against the real stack: the
 //! Channels panel, and v2 messages and moderation events sent through an ingest's producer socket
 //! rendered with emotes (their names when images cannot load: the machine is offline), badges, a
-//! reply, a paid line, a membership line, a deleted line struck through and a timed-out user's
-//! lines hidden behind one note. No console errors beyond the emote images that cannot load.
+//! reply, a paid line, a membership line, a deleted line struck through, a cleared chat's line and
+//! a timed-out user's lines hidden behind one note — the same moderation marks live, after a
+//! reload (from the transcript's `deletedBy`) and in the history view, and the "Hide deleted"
+//! toggle hiding them. No console errors beyond the emote images that cannot load.
 
 use std::time::Duration;
 
 use crosschat_tests::browser::{click_button, fill, find, wait_js, wait_path, Browser, WAIT};
 use crosschat_tests::stack::{socket_request, Stack};
+use fantoccini::Client;
 use serde_json::{json, Value};
 
 fn send(stack: &Stack, platform: &str, line: Value) -> Value {
     let v = socket_request(&stack.ingest_socket(platform), &line);
     assert_eq!(v["ok"], true, "{line} → {v}");
     v
+}
+
+/// The moderation marks in the list `list` (`feed` or `transcript`) once they are all there: the
+/// notes of hidden lines, the deleted line, the cleared chat's line, the timed-out user's lines,
+/// what is visible.
+async fn moderation_marks(c: &Client, list: &str, what: &str) -> Value {
+    let script = format!(
+        r#"const list = document.getElementById('{list}');
+           const visible = (n) => n.offsetParent !== null;
+           const lines = [...list.querySelectorAll('li.msg:not(.cleared-note)')];
+           const byText = (t) => lines.find((l) => l.querySelector('.text').textContent === t);
+           const note = (l) => {{ const n = l && l.querySelector('.deleted-note'); return n ? n.textContent : null; }};
+           const del = byText('to be deleted');
+           const cleared = byText('before the clear');
+           const spam = ['spam 0', 'spam 1'].map(byText);
+           const notes = [...list.querySelectorAll('.cleared-note')];
+           if (!del || !cleared || spam.some((l) => !l) || notes.length === 0
+               || !del.classList.contains('deleted') || !cleared.classList.contains('deleted')) return null;
+           return {{
+             notes: notes.map((n) => n.textContent),
+             notesVisible: notes.map(visible),
+             deleted: note(del),
+             deletedVisible: visible(del),
+             cleared: note(cleared),
+             clearedVisible: visible(cleared),
+             spamVisible: spam.map(visible),
+             visibleText: lines.filter(visible).map((l) => l.textContent).join(' | '),
+           }};"#
+    );
+    wait_js(c, &script, what, WAIT).await
+}
+
+/// The same marks wherever they are shown: one note for the timed-out user's two lines (not two
+/// "deleted by a moderator" lines), the deleted line struck through, the cleared chat's line saying
+/// so.
+fn assert_moderation_marks(seen: &Value, where_: &str) {
+    assert_eq!(
+        seen["notes"],
+        json!(["2 messages from troll hidden (timeout 10 min)"]),
+        "{where_}: {seen}"
+    );
+    assert_eq!(seen["notesVisible"], json!([true]), "{where_}: {seen}");
+    assert_eq!(
+        seen["deleted"], "deleted by a moderator",
+        "{where_}: {seen}"
+    );
+    assert_eq!(seen["deletedVisible"], true, "{where_}: {seen}");
+    assert_eq!(
+        seen["cleared"], "chat cleared by a moderator",
+        "{where_}: {seen}"
+    );
+    assert_eq!(seen["clearedVisible"], true, "{where_}: {seen}");
+    assert_eq!(
+        seen["spamVisible"],
+        json!([false, false]),
+        "{where_}: {seen}"
+    );
+    let text = seen["visibleText"].as_str().unwrap();
+    assert!(
+        !text.contains("spam"),
+        "{where_}: the timed-out user's lines are hidden: {text}"
+    );
+    assert!(text.contains("Thanks for the sub!"), "{where_}: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,10 +176,15 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
             json!({"streamerId": sid, "user": "troll", "text": format!("spam {i}"), "channel": chan, "platformMessageId": format!("t{i}"), "userId": "4"}),
         );
     }
+    send(
+        &stack,
+        "twitch",
+        json!({"streamerId": sid, "user": "fay", "text": "before the clear", "channel": "otherchan", "platformMessageId": "o1", "userId": "5"}),
+    );
     wait_js(
         c,
-        "return document.querySelectorAll('#feed li.msg').length >= 5;",
-        "five lines",
+        "return document.querySelectorAll('#feed li.msg').length >= 6;",
+        "six lines",
         WAIT,
     )
     .await;
@@ -127,6 +198,11 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
         &stack,
         "twitch",
         json!({"type": "clear_user", "streamerId": sid, "channel": chan, "userId": "4", "user": "troll", "until": until}),
+    );
+    send(
+        &stack,
+        "twitch",
+        json!({"type": "clear", "streamerId": sid, "channel": "otherchan"}),
     );
 
     let seen = wait_js(
@@ -180,8 +256,48 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
         "{seen}"
     );
     assert_eq!(seen["trollVisible"], false, "{seen}");
+    let live = moderation_marks(c, "feed", "the moderation marks live").await;
+    assert_moderation_marks(&live, "live");
 
-    // The history view shows the same marks from the transcript.
+    // A reload shows the same marks from the transcript's `deletedBy`/`clearedUntil` — and the
+    // rejoin's replay of the same frames adds no second note.
+    c.refresh().await.unwrap();
+    wait_js(
+        c,
+        "return document.getElementById('conn').dataset.state === 'live';",
+        "the feed live again",
+        WAIT,
+    )
+    .await;
+    // The replay follows the join; give it a moment to land before counting notes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reloaded = moderation_marks(c, "feed", "the moderation marks after a reload").await;
+    assert_moderation_marks(&reloaded, "after a reload");
+
+    // "Hide deleted" hides the deleted line, the cleared chat's line and the timeout's note.
+    let toggle = "//label[normalize-space()='Hide deleted']/input";
+    find(c, toggle).await.click().await.unwrap();
+    let hidden = moderation_marks(c, "feed", "the marks with Hide deleted on").await;
+    assert_eq!(hidden["deletedVisible"], false, "{hidden}");
+    assert_eq!(hidden["clearedVisible"], false, "{hidden}");
+    assert_eq!(hidden["notesVisible"], json!([false]), "{hidden}");
+    let text = hidden["visibleText"].as_str().unwrap();
+    assert!(
+        text.contains("Thanks for the sub!") && !text.contains("to be deleted"),
+        "only the hidden lines go: {text}"
+    );
+    find(c, toggle).await.click().await.unwrap();
+    let shown = moderation_marks(c, "feed", "the marks with Hide deleted off").await;
+    assert_eq!(shown["deletedVisible"], true, "{shown}");
+
+    // The history view shows the same marks from the archived transcript.
+    wait_js(
+        c,
+        "return !document.getElementById('end-stream').disabled;",
+        "End & Archive enabled after the reload",
+        WAIT,
+    )
+    .await;
     click_button(c, "End & Archive").await;
     wait_js(
         c,
@@ -201,11 +317,13 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
     .unwrap();
     wait_js(
         c,
-        "return document.querySelectorAll('#transcript li.deleted').length >= 3;",
+        "return document.querySelectorAll('#transcript li.deleted').length >= 4;",
         "deleted lines marked in the transcript",
         Duration::from_secs(15),
     )
     .await;
+    let history = moderation_marks(c, "transcript", "the moderation marks in the history").await;
+    assert_moderation_marks(&history, "in the history");
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
     std::fs::create_dir_all(&dir).unwrap();
