@@ -136,6 +136,51 @@ fn clean_input_exits_zero_and_json_logs_are_json() {
 }
 
 #[test]
+fn v2_fields_and_moderation_events_go_through_stdin_like_the_socket() {
+    let seg = SegGuard::new();
+    let lines = [
+        serde_json::json!({"streamerId": SID, "user": "ann", "text": "👉 Kappa hi", "channel": "chan",
+            "platformMessageId": "m-1", "userId": "42", "kind": "paid", "isOwner": true,
+            "badges": ["broadcaster"], "emotes": [{"id": "25", "name": "Kappa", "start": 2, "end": 7}],
+            "replyTo": {"platformMessageId": "m-0", "user": "bob", "text": "first"},
+            "amount": {"value": "5", "currency": "kicks", "display": "5 Kicks"}}),
+        serde_json::json!({"type": "delete", "streamerId": SID, "channel": "chan", "platformMessageId": "m-1"}),
+        serde_json::json!({"type": "clear_user", "streamerId": SID, "channel": "chan", "userId": "42", "user": "ann", "until": 1_900_000_000_000u64}),
+        serde_json::json!({"type": "clear", "streamerId": SID, "channel": "chan"}),
+        // Refused with a sentence: an emote range outside the text.
+        serde_json::json!({"streamerId": SID, "user": "ann", "text": "hi", "emotes": [{"id": "1", "name": "x", "start": 5, "end": 6}]}),
+    ];
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let out = run_stdin(&seg.name, input.as_bytes(), &[]);
+    let replies = replies(&out);
+    assert_eq!(replies.len(), 5);
+    assert!(replies[..4].iter().all(|r| r["ok"] == true), "{replies:?}");
+    assert_refused(&replies[4], "invalid", "emote");
+    assert_eq!(out.status.code(), Some(1));
+    let mut reader = Reader::claim(seg.open()).unwrap();
+    let mut got = Vec::new();
+    let end = reader.peek(16, |_, r| {
+        got.push(shm_layout::SlotEvent::from_json(r.unwrap()).unwrap())
+    });
+    reader.commit(end);
+    assert_eq!(got.len(), 4);
+    match &got[0] {
+        shm_layout::SlotEvent::Message(m) => {
+            assert_eq!(m.emotes[0].name, "Kappa");
+            assert_eq!(m.amount.as_ref().unwrap().currency, "kicks");
+            assert_eq!(m.reply_to.as_ref().unwrap().user, "bob");
+            assert!(m.is_owner && m.platform == Platform::Kick);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(&got[1], shm_layout::SlotEvent::Delete(d) if d.platform_message_id == "m-1"));
+    assert!(
+        matches!(&got[2], shm_layout::SlotEvent::ClearUser(c) if c.until == Some(1_900_000_000_000))
+    );
+    assert!(matches!(&got[3], shm_layout::SlotEvent::Clear(c) if c.channel == "chan"));
+}
+
+#[test]
 fn empty_input_exits_zero_and_a_bad_segment_name_is_a_sentence() {
     let seg = SegGuard::new();
     let out = run_stdin(&seg.name, b"", &[]);

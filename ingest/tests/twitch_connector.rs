@@ -277,18 +277,19 @@ async fn fixtures_reach_the_ring_once_with_moderation_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_chat_message_reaches_each_streamer_once_whatever_channel_it_is_read_in() {
     let peer = TwitchPeer::start(Script::default()).await;
-    let (a, b): (Uuid, Uuid) = (SID.parse().unwrap(), Uuid::new_v4());
+    let (a, b, c): (Uuid, Uuid, Uuid) = (SID.parse().unwrap(), Uuid::new_v4(), Uuid::new_v4());
     let linked = |c: &str, streamers: Vec<Uuid>| Link {
         streamers,
         ..link(c)
     };
-    // Streamer A links two channels of one Shared Chat session; streamer B links a third.
+    // Streamer A links two channels of one Shared Chat session; streamers B and C both link a
+    // third (read once, one copy per streamer).
     let rig = Rig::start_links(
         peer.irc_url(),
         vec![
             linked("pajlada", vec![a]),
             linked("xqcow", vec![a]),
-            linked("forsen", vec![b]),
+            linked("forsen", vec![b, c]),
         ],
         fast(),
     );
@@ -311,7 +312,7 @@ async fn a_shared_chat_message_reaches_each_streamer_once_whatever_channel_it_is
         .collect();
     let refs: Vec<&str> = copies.iter().map(String::as_str).collect();
     peer.send_lines(0, &refs);
-    rig.wait("two copies", |r| r.messages().len() >= 2).await;
+    rig.wait("three copies", |r| r.messages().len() >= 3).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let ms = rig.messages();
     let mut got: Vec<(Uuid, Option<String>)> = ms
@@ -322,13 +323,17 @@ async fn a_shared_chat_message_reaches_each_streamer_once_whatever_channel_it_is
     let mut want = vec![
         (a, Some("pajlada".to_owned())),
         (b, Some("forsen".to_owned())),
+        (c, Some("forsen".to_owned())),
     ];
     want.sort();
     assert_eq!(
         got, want,
         "one copy per streamer, from the first channel read"
     );
-    assert_eq!(ms[0].id, ms[1].id, "one id for the message");
+    assert!(
+        ms.iter().all(|m| m.id == ms[0].id),
+        "one id for the message"
+    );
     assert_eq!(
         rig.metrics.duplicates.load(Relaxed),
         1,

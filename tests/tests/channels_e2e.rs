@@ -286,6 +286,25 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
         "once in the room"
     );
 
+    // A message nobody removes (the control), and one in the Kick channel the clear empties.
+    for (platform, channel, user_id, text) in [
+        ("twitch", "chan", "10", "nothing"),
+        ("kick", "other", "11", "wiped by the clear"),
+    ] {
+        let r = ingest_request(
+            &stack,
+            platform,
+            &json!({"streamerId": u.id, "user": "y", "text": text, "channel": channel, "platformMessageId": format!("p-{user_id}"), "userId": user_id}),
+        );
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    assert_eq!(
+        chat_messages(&mut ws, 2, Duration::from_secs(10))
+            .await
+            .len(),
+        2
+    );
+
     std::thread::sleep(Duration::from_millis(20));
     let r = ingest_request(
         &stack,
@@ -323,11 +342,11 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
     // The log holds one line per message plus the tombstones; the transcript marks them.
     let check = |msgs: &Value| {
         let msgs = msgs.as_array().unwrap();
-        assert_eq!(msgs.len(), 4, "messages only, once each: {msgs:?}");
+        assert_eq!(msgs.len(), 6, "messages only, once each: {msgs:?}");
         for m in msgs {
             let want_deleted = m["text"] != "nothing";
             assert_eq!(m["deleted"] == true, want_deleted, "{m}");
-            assert!(m["deletedAt"].is_u64(), "{m}");
+            assert_eq!(m["deletedAt"].is_u64(), want_deleted, "{m}");
         }
     };
     let (s, v) = u.get("/api/messages");
@@ -350,7 +369,7 @@ async fn v2_messages_and_moderation_reach_the_room_the_log_and_the_transcript() 
         .collect();
     assert_eq!(
         lines.iter().filter(|l| l.get("type").is_none()).count(),
-        4,
+        6,
         "{log}"
     );
     let tombstones: Vec<&str> = lines.iter().filter_map(|l| l["type"].as_str()).collect();
