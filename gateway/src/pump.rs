@@ -187,6 +187,10 @@ impl LogEntry for Pumped {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.json);
     }
+
+    fn is_message(&self) -> bool {
+        self.event.is_none()
+    }
 }
 
 /// The fields of a [`ChatMessage`], and nothing else: a payload with unknown fields is refused, so

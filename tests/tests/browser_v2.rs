@@ -306,6 +306,17 @@ async fn real_chat_renders_with_emotes_badges_replies_and_moderation() {
         WAIT,
     )
     .await;
+    let status = wait_js(
+        c,
+        "return document.getElementById('control-status').textContent;",
+        "the archive's status line",
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        status, "Stream archived with 6 messages. Find it under History.",
+        "tombstones are not messages"
+    );
     click_button(c, "History").await;
     find(
         c,

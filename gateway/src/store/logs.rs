@@ -83,7 +83,7 @@ pub struct UserLog {
     /// Bytes in the file: a failed write is cut back to this length, so a torn line never stays
     /// in the middle of a log.
     len: u64,
-    /// Messages (lines) in the active log.
+    /// Messages in the active log (tombstone lines are not counted).
     count: u64,
     recent: RecentIds,
 }
@@ -103,6 +103,10 @@ pub trait LogEntry {
     fn streamer(&self) -> Uuid;
     /// Appends the message's JSON (one line, no newline) to `out`.
     fn write_json(&self, out: &mut Vec<u8>);
+    /// False for a moderation tombstone: it is logged, but it is not a message to count.
+    fn is_message(&self) -> bool {
+        true
+    }
 }
 
 impl LogEntry for ChatMessage {
@@ -214,6 +218,7 @@ impl LogStore {
         let mut log = Self::lock(&log);
         let mut buf = Vec::with_capacity(msgs.len() * 400);
         let mut fresh = Vec::new();
+        let mut messages = 0;
         let mut in_batch = HashSet::new();
         for (i, m) in msgs.iter().enumerate() {
             let id = m.id();
@@ -223,6 +228,7 @@ impl LogStore {
             m.write_json(&mut buf);
             buf.push(b'\n');
             fresh.push((i, buf.len() as u64));
+            messages += u64::from(m.is_message());
         }
         if fresh.is_empty() {
             return Ok(Vec::new());
@@ -259,7 +265,7 @@ impl LogStore {
             }
         }
         log.len += buf.len() as u64;
-        log.count += fresh.len() as u64;
+        log.count += messages;
         for &(i, end) in &fresh {
             log.recent.insert(msgs[i].id(), Some(len + end));
         }
@@ -652,8 +658,8 @@ impl TranscriptMessage {
     }
 }
 
-/// Counts the lines of the active log and feeds their ids and end offsets to `recent`; returns
-/// (lines, bytes).
+/// Counts the messages of the active log (not its tombstones) and feeds the ids and end offsets of
+/// all its lines to `recent`; returns (messages, bytes).
 fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
     let bytes = fs::read(path)?;
     let mut count = 0;
@@ -664,7 +670,9 @@ fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
         if line.is_empty() {
             continue;
         }
-        count += 1;
+        if !is_event_line(line) {
+            count += 1;
+        }
         if let Ok(m) = serde_json::from_slice::<IdOnly>(line) {
             recent.insert(m.id, Some(end));
         }
@@ -1062,5 +1070,60 @@ mod tests {
             !json[3].as_object().unwrap().contains_key("clearedUntil"),
             "a ban has no end"
         );
+    }
+
+    #[test]
+    fn tombstones_are_logged_but_not_counted_as_messages() {
+        use crate::pump::Pumped;
+        use shm_layout::Delete;
+        let dir = tempfile::tempdir().unwrap();
+        let user = Uuid::new_v4();
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        let pumped = |ev: SlotEvent| {
+            let mut json = Vec::new();
+            ev.write_json(&mut json);
+            Pumped {
+                id: ev.id(),
+                streamer_id: user,
+                timestamp: 1,
+                json: json.into(),
+                event: match ev {
+                    SlotEvent::Message(_) => None,
+                    ev => Some(ev),
+                },
+            }
+        };
+        let batch = [
+            pumped(SlotEvent::Message(msg(user, "one"))),
+            pumped(SlotEvent::Delete(Delete::new(
+                user,
+                Platform::Twitch,
+                "chan",
+                "p1",
+                2,
+            ))),
+            pumped(SlotEvent::Message(msg(user, "two"))),
+        ];
+        assert_eq!(
+            store
+                .append(user, &batch.iter().collect::<Vec<_>>())
+                .unwrap(),
+            [0, 1, 2],
+            "the tombstone is logged"
+        );
+        let log = store.user_log(user);
+        assert_eq!(LogStore::lock(&log).count(), 2);
+        drop((log, store));
+        let store = LogStore::open(dir.path(), false, &HashMap::new()).unwrap();
+        let log = store.user_log(user);
+        assert_eq!(
+            LogStore::lock(&log).count(),
+            2,
+            "also when counted at start"
+        );
+        let (_, archived) = store
+            .archive(&mut LogStore::lock(&log), user, Uuid::new_v4())
+            .unwrap();
+        assert_eq!(archived, 2, "a session's message count");
     }
 }
