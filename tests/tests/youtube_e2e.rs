@@ -278,8 +278,16 @@ async fn a_linked_youtube_stream_reaches_the_room_and_ends_within_the_quota() {
         .body_mut()
         .read_to_string()
         .unwrap();
+    for family in ["used", "left", "daily"] {
+        assert!(
+            metrics.contains(&format!(
+                "crosschat_connector_quota_{family}{{platform=\"youtube\"}}"
+            )),
+            "{family}: {metrics}"
+        );
+    }
     assert!(
-        metrics.contains("crosschat_connector_quota_used"),
+        metrics.contains("crosschat_connector_quota_daily{platform=\"youtube\"} 1000000000"),
         "{metrics}"
     );
     assert!(!metrics.contains(KEY), "the key is in /metrics");

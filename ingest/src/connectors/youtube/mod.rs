@@ -121,13 +121,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Copies the units spent today to the metrics.
+    /// Copies the units spent and left today, and the daily budget, to the metrics.
     pub fn publish_quota(&self) {
-        let (used, _, _) = self.quota.usage();
-        self.ctx
-            .metrics
-            .quota_used
-            .store(used, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        let (used, left, _) = self.quota.usage();
+        let m = &self.ctx.metrics;
+        m.quota_used.store(used, Relaxed);
+        m.quota_left.store(left, Relaxed);
+        m.quota_daily.store(used + left, Relaxed);
     }
 }
 
@@ -176,6 +177,7 @@ pub async fn run_with(ctx: ConnectorCtx, opts: Options) {
         handles: Mutex::new(HashMap::new()),
         ctx: ctx.clone(),
     });
+    shared.publish_quota();
     let mut tasks: HashMap<String, AbortOnDrop> = HashMap::new();
     loop {
         let current = links.borrow_and_update().clone();
