@@ -16,7 +16,7 @@ use rustix::process::{Pid, Signal};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::stack::free_port;
+use crate::process::free_port;
 
 /// Where Debian installs the browser and its driver (override with `CROSSCHAT_CHROMIUM` and
 /// `CROSSCHAT_CHROMEDRIVER`).

@@ -6,17 +6,15 @@
 //! and the shared-memory segment — also when a test panics; the processes' logs are then printed.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::UnixStream;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal};
-use tempfile::TempDir;
+use crate::dirs::TestDir;
+use crate::ingest_socket::produce_to_socket;
+use crate::process::{self, bin_dir, ensure_built, free_port, socket_answers};
+use crate::segment::UniqueSegment;
 
 /// The platforms, as `ingest --platform` and the producer routes spell them.
 pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
@@ -26,99 +24,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopped process may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The directory holding the built binaries: the test executable lives in `<target>/<profile>/deps`.
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Builds `gateway` and `ingest` once per test process (same profile as the tests), so a test never
-/// runs stale binaries. Set `CROSSCHAT_E2E_SKIP_BUILD=1` when they were just built (as
-/// `scripts/test` does after its workspace build).
-pub fn ensure_built() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        if std::env::var_os("CROSSCHAT_E2E_SKIP_BUILD").is_some() {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "gateway", "-p", "ingest"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-        if !cfg!(debug_assertions) {
-            cmd.arg("--release");
-        }
-        let out = cmd
-            .output()
-            .expect("could not run cargo to build gateway and ingest");
-        assert!(
-            out.status.success(),
-            "building gateway and ingest failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    for bin in ["gateway", "ingest"] {
-        let path = bin_dir().join(bin);
-        assert!(
-            path.exists(),
-            "{} is missing: build the workspace first (cargo build --workspace)",
-            path.display()
-        );
-    }
-}
-
-/// A free loopback port (bound, read back, released: the tiny race is fine for tests).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A segment name no other test or run uses.
-fn unique_shm_name() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "/xchat-e2e-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Sends `sig` to a child, ignoring "already gone".
-fn signal(child: &Child, sig: Signal) {
-    if let Some(pid) = Pid::from_raw(child.id() as i32) {
-        let _ = rustix::process::kill_process(pid, sig);
-    }
-}
-
-/// SIGTERM, wait a little, then SIGKILL; always reaps.
-fn stop_child(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    signal(child, Signal::TERM);
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// The running stack.
 pub struct Stack {
     /// `http://127.0.0.1:<port>`, the gateway's address for browsers and HTTP clients.
     pub base_url: String,
     addr: SocketAddr,
-    dir: TempDir,
-    shm_name: String,
+    dir: TestDir,
+    segment: UniqueSegment,
     gateway: Option<Child>,
     /// How many times the gateway was started (names its log files).
     gateway_starts: u32,
@@ -170,16 +82,13 @@ impl Stack {
 
     fn start_inner(ingest_args: &[(&str, Vec<String>)], data_override: Option<PathBuf>) -> Stack {
         ensure_built();
-        let dir = tempfile::Builder::new()
-            .prefix("crosschat-e2e-")
-            .tempdir()
-            .expect("a temporary directory");
-        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        let dir = TestDir::new("crosschat-e2e-");
+        dir.create_data_dir();
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let mut stack = Stack {
             base_url: format!("http://{addr}"),
             addr,
-            shm_name: unique_shm_name(),
+            segment: UniqueSegment::new("e2e"),
             dir,
             gateway: None,
             gateway_starts: 0,
@@ -202,7 +111,7 @@ impl Stack {
                     "ingest --platform {platform} to listen on {}",
                     socket.display()
                 ),
-                || UnixStream::connect(&socket).is_ok(),
+                || socket_answers(&socket),
             );
         }
         stack
@@ -212,18 +121,18 @@ impl Stack {
     pub fn data_dir(&self) -> PathBuf {
         match &self.data_override {
             Some(dir) => dir.clone(),
-            None => self.dir.path().join("data"),
+            None => self.dir.data_dir(),
         }
     }
 
     /// The runtime directory holding the ingest sockets.
     pub fn runtime_dir(&self) -> PathBuf {
-        self.dir.path().join("run")
+        self.dir.runtime_dir()
     }
 
     /// The shared-memory segment's name.
     pub fn shm_name(&self) -> &str {
-        &self.shm_name
+        self.segment.name()
     }
 
     /// The producer socket of a platform's ingest.
@@ -259,8 +168,7 @@ impl Stack {
             .iter()
             .position(|p| *p == platform)
             .expect("a platform");
-        let _ = self.ingests[i].kill();
-        let _ = self.ingests[i].wait();
+        process::kill(&mut self.ingests[i]);
         // A killed ingest leaves its socket file; the next one claims it.
     }
 
@@ -273,7 +181,7 @@ impl Stack {
         self.ingests[i] = self.spawn_ingest(platform);
         let socket = self.ingest_socket(platform);
         self.wait_until(&format!("ingest --platform {platform} to listen"), || {
-            UnixStream::connect(&socket).is_ok()
+            socket_answers(&socket)
         });
     }
 
@@ -283,7 +191,7 @@ impl Stack {
         let err = out.try_clone().expect("log file");
         Command::new(bin_dir().join(bin))
             .args(args)
-            .args(["--shm-name", &self.shm_name])
+            .args(["--shm-name", self.segment.name()])
             .arg("--runtime-dir")
             .arg(self.runtime_dir())
             .env("RUST_LOG", "info")
@@ -363,35 +271,33 @@ impl Stack {
     /// Stops the gateway with SIGTERM (SIGKILL if it lingers) and waits until it has exited.
     pub fn stop_gateway(&mut self) {
         if let Some(mut child) = self.gateway.take() {
-            stop_child(&mut child);
+            process::terminate(&mut child, STOP_TIMEOUT);
         }
     }
 
     /// Kills the gateway with SIGKILL, as a crash would.
     pub fn kill_gateway(&mut self) {
         if let Some(mut child) = self.gateway.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            process::kill(&mut child);
         }
     }
 
     /// Polls `ready` every 50 ms; panics with the logs after [`START_TIMEOUT`] or when a process died.
     fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
+        let outcome = process::poll_until(START_TIMEOUT, Duration::from_millis(50), || {
             if ready() {
-                return;
+                Some(Ok(()))
+            } else {
+                self.dead_process().map(Err)
             }
-            if let Some(dead) = self.dead_process() {
-                panic!("{dead} exited while waiting for {what}\n{}", self.logs());
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "timed out after {START_TIMEOUT:?} waiting for {what}\n{}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        });
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(dead)) => panic!("{dead} exited while waiting for {what}\n{}", self.logs()),
+            None => panic!(
+                "timed out after {START_TIMEOUT:?} waiting for {what}\n{}",
+                self.logs()
+            ),
         }
     }
 
@@ -452,37 +358,9 @@ impl Drop for Stack {
         }
         self.stop_gateway();
         for child in &mut self.ingests {
-            stop_child(child);
+            process::terminate(child, STOP_TIMEOUT);
         }
-        // The segment outlives its processes by design; a test must not leave it in /dev/shm.
-        let _ = rustix::shm::unlink(self.shm_name.as_str());
+        // Then the fields drop: the segment guard unlinks the segment (it outlives its processes
+        // by design), the temporary directory goes.
     }
-}
-
-/// Writes one message into the ingest socket at `socket` and returns the id it acknowledged
-/// (panics on a refusal). Needs no `Stack`, so a producer thread can run while a test restarts the
-/// gateway.
-pub fn produce_to_socket(socket: &Path, streamer_id: &str, user: &str, text: &str) -> String {
-    let line = serde_json::json!({
-        "streamerId": streamer_id, "user": user, "text": text,
-        "isVip": false, "isSub": false, "isMod": false,
-    });
-    let v = socket_request(socket, &line);
-    assert_eq!(v["ok"], true, "ingest refused the message: {v}");
-    v["id"].as_str().expect("an id in the reply").to_owned()
-}
-
-/// Sends one request line (a message, an event or a control line) on an ingest socket and
-/// returns its reply.
-pub fn socket_request(socket: &Path, line: &serde_json::Value) -> serde_json::Value {
-    let mut stream = UnixStream::connect(socket).expect("ingest socket");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    writeln!(stream, "{line}").expect("write to the ingest socket");
-    let mut reply = String::new();
-    BufReader::new(stream)
-        .read_line(&mut reply)
-        .expect("ingest reply");
-    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("ingest replied {reply:?}: {e}"))
 }

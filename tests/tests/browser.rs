@@ -10,7 +10,8 @@ use std::time::Duration;
 use crosschat_tests::browser::{
     button, by_label, click_button, fill, find, wait_js, wait_path, Browser, WAIT,
 };
-use crosschat_tests::stack::{bin_dir, Stack};
+use crosschat_tests::process::bin_dir;
+use crosschat_tests::stack::Stack;
 use fantoccini::Client;
 use serde_json::{json, Value};
 
@@ -651,7 +652,7 @@ async fn reconnects_back_off_exponentially_then_give_up_until_retry() {
     // Nobody listens on this port: every try is refused at once.
     let dead = format!(
         "ws://127.0.0.1:{}/api/socket",
-        crosschat_tests::stack::free_port()
+        crosschat_tests::process::free_port()
     );
     let script = r#"
         const [url, done] = [arguments[0], arguments[arguments.length - 1]];

@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use crosschat_tests::browser::{click_button, fill, find, wait_js, wait_path, Browser, WAIT};
-use crosschat_tests::stack::{socket_request, Stack};
+use crosschat_tests::ingest_socket::socket_request;
+use crosschat_tests::stack::Stack;
 use fantoccini::Client;
 use serde_json::{json, Value};
 

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crosschat_tests::client::{chat_messages, next_of_type, User};
-use crosschat_tests::stack::{socket_request, Stack};
+use crosschat_tests::ingest_socket::socket_request;
+use crosschat_tests::stack::Stack;
 use serde_json::{json, Value};
 
 /// One request on an ingest socket, its reply.

@@ -18,7 +18,9 @@ use crosschat_tests::browser::{
     button, click_button, fill, find, wait_js, wait_path, Browser, WAIT,
 };
 use crosschat_tests::client::User;
-use crosschat_tests::stack::{bin_dir, socket_request, Stack};
+use crosschat_tests::ingest_socket::socket_request;
+use crosschat_tests::process::bin_dir;
+use crosschat_tests::stack::Stack;
 use fantoccini::Client;
 use serde_json::{json, Value};
 

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crosschat_tests::client::{assert_quiet, chat_messages, next_json, User};
-use crosschat_tests::stack::{produce_to_socket, Stack, PLATFORMS};
+use crosschat_tests::ingest_socket::produce_to_socket;
+use crosschat_tests::stack::{Stack, PLATFORMS};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;

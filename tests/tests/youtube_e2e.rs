@@ -10,8 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crosschat_tests::client::{next_json, User, Ws};
+use crosschat_tests::ingest_socket::socket_request;
 use crosschat_tests::peers::youtube::{text_item, ChatEnd, Video, YoutubePeer};
-use crosschat_tests::stack::{socket_request, Stack};
+use crosschat_tests::stack::Stack;
 use serde_json::{json, Value};
 
 const KEY: &str = "AIzaSyE2E-youtube-key-never-shown-0123456";
