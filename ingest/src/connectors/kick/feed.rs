@@ -130,9 +130,7 @@ fn secs(d: Duration) -> u64 {
 /// "5 min", "90 s", "300 ms".
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    // `is_multiple_of` is newer than the workspace's rust-version.
-    #[allow(clippy::manual_is_multiple_of)]
-    if ms >= 60_000 && ms % 60_000 == 0 {
+    if ms >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{} min", ms / 60_000)
     } else if ms >= 1000 {
         format!("{} s", secs(d))
