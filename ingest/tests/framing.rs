@@ -27,7 +27,7 @@ fn padded(len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fragments_boundaries_and_long_lines() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let segment = seg.open();
     let (writer, thread) = WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
     let ctx = ConnCtx {

@@ -71,7 +71,7 @@ struct Harness {
 
 impl Harness {
     fn start(peer: &KickPeer, protocol: KickProtocol, links: Vec<Link>, t: Timing) -> Harness {
-        let seg = SegGuard::new();
+        let seg = SegGuard::new("ingest");
         let segment = seg.open();
         let (writer, _thread) =
             WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
@@ -793,7 +793,7 @@ async fn the_ingest_binary_reads_kick_into_the_ring() {
     use std::io::{BufRead, BufReader, Write};
     let peer = KickPeer::start().await.unwrap();
     peer.set_lookup("tayloredbydrew", Lookup::Cloudflare);
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let child = common::ingest_command(&seg.name, "kick", dir.path())
         .args([

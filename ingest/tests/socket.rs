@@ -20,7 +20,7 @@ use shm_layout::{Platform, Reader};
 fn three_platforms_many_clients_every_ack_delivered_once_in_order() {
     const CLIENTS_PER_PLATFORM: usize = 4;
     const PER_CLIENT: usize = 400;
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let platforms = ["twitch", "youtube", "kick"];
     let ingests: Vec<Ingest> = platforms
@@ -101,7 +101,7 @@ fn three_platforms_many_clients_every_ack_delivered_once_in_order() {
 /// connection (and the process) keeps serving, and only the good lines reach the ring.
 #[test]
 fn bad_inputs_are_refused_with_sentences_and_serving_goes_on() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ing = Ingest::start(&seg.name, "youtube", dir.path(), &[]);
     let sid = SID;
@@ -265,7 +265,7 @@ fn bad_inputs_are_refused_with_sentences_and_serving_goes_on() {
 /// it, and once the test drains, producers succeed again.
 #[test]
 fn ring_full_answers_queue_full_until_drained() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ing = Ingest::start(&seg.name, "kick", dir.path(), &["--full-wait-ms", "150"]);
     let mut client = ing.client();
@@ -302,7 +302,7 @@ fn ring_full_answers_queue_full_until_drained() {
 /// ring is full is accepted once the test drains within the wait.
 #[test]
 fn a_full_ring_wait_ends_when_the_reader_drains() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ing = Ingest::start(
         &seg.name,
@@ -327,7 +327,7 @@ fn a_full_ring_wait_ends_when_the_reader_drains() {
 /// socket file and serves.
 #[test]
 fn sigkill_mid_stream_loses_no_acknowledged_message_and_restart_is_clean() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let mut ing = Ingest::start(&seg.name, "kick", dir.path(), &[]);
     let drainer = Drainer::start(seg.open());
@@ -400,7 +400,7 @@ fn sigkill_mid_stream_loses_no_acknowledged_message_and_restart_is_clean() {
 /// the first keeps serving.
 #[test]
 fn a_second_ingest_on_a_live_socket_exits_with_a_sentence() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ing = Ingest::start(&seg.name, "twitch", dir.path(), &[]);
     let out = ingest_command(&seg.name, "twitch", dir.path())
@@ -422,7 +422,7 @@ fn a_second_ingest_on_a_live_socket_exits_with_a_sentence() {
 /// A socket file nobody listens on (a dead ingest's) is replaced; a regular file is not.
 #[test]
 fn a_stale_socket_file_is_replaced_but_a_regular_file_is_refused() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ingest-youtube.sock");
     drop(UnixListener::bind(&path).unwrap());
@@ -444,7 +444,7 @@ fn a_stale_socket_file_is_replaced_but_a_regular_file_is_refused() {
 /// SIGTERM: requests already read are answered, the socket file is removed, exit status 0.
 #[test]
 fn sigterm_answers_what_was_read_removes_the_socket_and_exits_zero() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let runtime = dir.path().join("run/nested");
     let mut ing = Ingest::start(&seg.name, "kick", &runtime, &[]);
@@ -475,7 +475,7 @@ fn sigterm_answers_what_was_read_removes_the_socket_and_exits_zero() {
 /// lock timeouts; once released, producers succeed.
 #[test]
 fn a_lock_held_too_long_answers_unavailable() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ing = Ingest::start(&seg.name, "twitch", dir.path(), &[]);
     let handle = seg.open();
@@ -498,7 +498,7 @@ fn a_lock_held_too_long_answers_unavailable() {
 /// connection closes, so the ring holds exactly the acknowledged messages, in order; exit 0.
 #[test]
 fn sigterm_mid_stream_answers_every_request_read() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let mut ing = Ingest::start(&seg.name, "youtube", dir.path(), &[]);
     let drainer = Drainer::start(seg.open());
@@ -537,7 +537,7 @@ fn sigterm_mid_stream_answers_every_request_read() {
 fn notifies_systemd_and_summarises_refusals_in_the_log() {
     use std::io::Read;
     use std::os::unix::net::UnixDatagram;
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let notify_path = dir.path().join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
@@ -600,7 +600,7 @@ fn notifies_systemd_and_summarises_refusals_in_the_log() {
 /// waits a bounded time (`--full-wait-ms` + 10 s) for it, then exits 0 and removes the socket.
 #[test]
 fn a_peer_that_never_reads_replies_does_not_block_the_stop_forever() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let mut ing = Ingest::start(&seg.name, "kick", dir.path(), &["--full-wait-ms", "100"]);
     let _drainer = Drainer::start(seg.open());

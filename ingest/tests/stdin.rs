@@ -42,7 +42,7 @@ fn replies(out: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn mixed_input_is_answered_in_order_and_exit_status_is_one() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let mut input = Vec::new();
     let mut expect = Vec::new(); // (ok?, code)
     for i in 0..300 {
@@ -108,7 +108,7 @@ fn mixed_input_is_answered_in_order_and_exit_status_is_one() {
 
 #[test]
 fn clean_input_exits_zero_and_json_logs_are_json() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let input: String = (0..10)
         .map(|i| message("ann", &format!("hello {i}")) + "\n")
         .collect();
@@ -137,7 +137,7 @@ fn clean_input_exits_zero_and_json_logs_are_json() {
 
 #[test]
 fn v2_fields_and_moderation_events_go_through_stdin_like_the_socket() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let lines = [
         serde_json::json!({"streamerId": SID, "user": "ann", "text": "👉 Kappa hi", "channel": "chan",
             "platformMessageId": "m-1", "userId": "42", "kind": "paid", "isOwner": true,
@@ -182,7 +182,7 @@ fn v2_fields_and_moderation_events_go_through_stdin_like_the_socket() {
 
 #[test]
 fn empty_input_exits_zero_and_a_bad_segment_name_is_a_sentence() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let out = run_stdin(&seg.name, b"", &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
@@ -198,7 +198,7 @@ fn empty_input_exits_zero_and_a_bad_segment_name_is_a_sentence() {
 
 #[test]
 fn flags_come_from_the_environment_too() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
         .env("CROSSCHAT_PLATFORM", "youtube")

@@ -63,7 +63,7 @@ impl Rig {
     }
 
     fn start_links(url: String, channels: Vec<Link>, timing: Timing) -> Rig {
-        let seg = SegGuard::new();
+        let seg = SegGuard::new("ingest");
         let segment = seg.open();
         let (writer, _thread) =
             WriterHandle::spawn(segment.clone(), WritePolicy::default()).unwrap();
@@ -671,7 +671,7 @@ async fn link_changes_join_and_part() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ingest_binary_reads_a_linked_channel() {
     let peer = TwitchPeer::start(Script::default()).await;
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let url = peer.irc_url();
     let ingest = tokio::task::spawn_blocking({

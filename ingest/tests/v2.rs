@@ -19,7 +19,7 @@ fn drain_events(reader: &mut Reader) -> Vec<SlotEvent> {
 
 #[test]
 fn v2_messages_and_events_reach_the_ring_exactly_as_sent() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ingest = Ingest::start(&seg.name, "twitch", dir.path(), &[]);
     let mut reader = Reader::claim(seg.open()).unwrap();
@@ -90,7 +90,7 @@ fn v2_messages_and_events_reach_the_ring_exactly_as_sent() {
 
 #[test]
 fn malformed_v2_fields_are_refused_with_a_sentence() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let ingest = Ingest::start(&seg.name, "kick", dir.path(), &[]);
     let mut c = ingest.client();
@@ -138,7 +138,7 @@ fn malformed_v2_fields_are_refused_with_a_sentence() {
 
 #[test]
 fn the_gateway_control_lines_set_links_and_report_states() {
-    let seg = SegGuard::new();
+    let seg = SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     // --stdin is off: the connector runs, but its endpoint is a closed loopback port, so the
     // channel is not live; what matters here is that the link arrives and a state comes back.

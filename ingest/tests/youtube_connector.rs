@@ -99,7 +99,7 @@ impl Run {
         clock: Arc<dyn Clock>,
         key: &str,
     ) -> Run {
-        let seg_guard = common::SegGuard::new();
+        let seg_guard = common::SegGuard::new("ingest");
         let seg = seg_guard.open();
         let reader = Reader::claim(seg.clone()).expect("claim the reader");
         let (writer, _thread) = WriterHandle::spawn(seg, WritePolicy::default()).unwrap();
@@ -1149,7 +1149,7 @@ fn the_real_binary_reads_a_live_stream_and_sees_it_end() {
     let p = rt.block_on(YoutubePeer::start());
     p.require_key(KEY);
     p.set_video(VIDEO, Video::Scheduled);
-    let seg = common::SegGuard::new();
+    let seg = common::SegGuard::new("ingest");
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("ingest.log");
     let url = p.base_url();

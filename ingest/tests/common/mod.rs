@@ -1,48 +1,26 @@
-//! Shared helpers for the process-level tests: unique segments removed on drop, spawning the
-//! real `ingest` binary, socket clients, a draining reader.
+//! What the ingest's process-level tests share beyond the workspace's test kit
+//! (`crosschat_tests`, which gives the unique segment, the socket client and the readiness
+//! polling): starting the real `ingest` binary with a clean environment, the message and reply
+//! helpers of these tests, and a draining reader of the segment.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crosschat_tests::process::{self, poll_until, socket_answers};
 use serde_json::Value;
 use shm_layout::{ChatMessage, Reader, Segment};
 
+/// The kit's blocking line client of the producer socket.
+pub use crosschat_tests::ingest_socket::SocketClient as Client;
+/// The kit's unique segment, unlinked on drop (even when the test panics).
+pub use crosschat_tests::segment::UniqueSegment as SegGuard;
+
 pub const SID: &str = "6f1c2a4e-0b7d-4c55-9a51-2f9d3c1e8b70";
-
-/// A unique segment name, unlinked when dropped (even when the test panics).
-pub struct SegGuard {
-    pub name: String,
-}
-
-impl SegGuard {
-    pub fn new() -> SegGuard {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "/xchat-ingest-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let _ = shm_layout::remove(&name);
-        SegGuard { name }
-    }
-
-    pub fn open(&self) -> Arc<Segment> {
-        Arc::new(Segment::open_or_create(&self.name).expect("open the test segment"))
-    }
-}
-
-impl Drop for SegGuard {
-    fn drop(&mut self) {
-        let _ = shm_layout::remove(&self.name);
-    }
-}
 
 pub fn ingest_command(seg: &str, platform: &str, runtime_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ingest"));
@@ -84,17 +62,16 @@ impl Ingest {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if UnixStream::connect(&self.socket).is_ok() {
-                return;
+        let serving = poll_until(Duration::from_secs(20), Duration::from_millis(10), || {
+            if socket_answers(&self.socket) {
+                return Some(());
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("ingest exited before serving: {status}");
             }
-            assert!(Instant::now() < deadline, "ingest did not start serving");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            None
+        });
+        assert!(serving.is_some(), "ingest did not start serving");
     }
 
     pub fn pid(&self) -> u32 {
@@ -111,14 +88,10 @@ impl Ingest {
     }
 
     pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "ingest did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        poll_until(Duration::from_secs(30), Duration::from_millis(10), || {
+            self.child.try_wait().unwrap()
+        })
+        .expect("ingest did not exit")
     }
 
     pub fn client(&self) -> Client {
@@ -128,49 +101,7 @@ impl Ingest {
 
 impl Drop for Ingest {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A blocking line client of the producer socket.
-pub struct Client {
-    pub w: UnixStream,
-    pub r: BufReader<UnixStream>,
-}
-
-impl Client {
-    pub fn connect(path: &Path) -> Client {
-        let w = UnixStream::connect(path).expect("connect to ingest");
-        w.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let r = BufReader::new(w.try_clone().unwrap());
-        Client { w, r }
-    }
-
-    pub fn send(&mut self, line: &[u8]) {
-        self.w.write_all(line).unwrap();
-        self.w.write_all(b"\n").unwrap();
-    }
-
-    /// The next reply, or None at end of stream.
-    pub fn reply(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.r.read_line(&mut line) {
-            Ok(0) => None,
-            Ok(_) => {
-                assert!(line.ends_with('\n'), "reply without newline: {line:?}");
-                Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
-            }
-            // A stopping ingest closes a connection with unread requests in it, which Linux
-            // reports to the peer as a reset once the replies already sent have been read.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
-            Err(e) => panic!("reading a reply: {e}"),
-        }
-    }
-
-    pub fn request(&mut self, line: &[u8]) -> Value {
-        self.send(line);
-        self.reply().expect("a reply")
+        process::kill(&mut self.child);
     }
 }
 
