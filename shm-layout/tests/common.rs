@@ -1,34 +1,10 @@
-//! Helpers shared by the shm-layout integration tests.
+//! What the shm-layout integration tests share beyond the workspace's test kit: self-checking
+//! payloads.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-/// A unique segment name that is unlinked when dropped, so tests run in parallel and leave
+/// The kit's unique segment name, unlinked when dropped, so tests run in parallel and leave
 /// nothing behind in /dev/shm.
-pub struct TestSegment {
-    pub name: String,
-}
-
-impl TestSegment {
-    pub fn new(tag: &str) -> TestSegment {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        TestSegment {
-            name: format!("/xchat-test-{tag}-{}-{n}", std::process::id()),
-        }
-    }
-
-    /// Path of the object in /dev/shm, for raw byte checks.
-    pub fn path(&self) -> String {
-        format!("/dev/shm{}", self.name)
-    }
-}
-
-impl Drop for TestSegment {
-    fn drop(&mut self) {
-        let _ = shm_layout::remove(&self.name);
-    }
-}
+pub use crosschat_tests::segment::UniqueSegment as TestSegment;
 
 /// FNV-1a over the bytes: a checksum carried inside test payloads.
 pub fn checksum(bytes: &[u8]) -> u32 {
