@@ -11,6 +11,7 @@
 //! actually sleeps); a writer facing a full ring sleeps on the `space` word, which the reader bumps
 //! after a commit when writers wait.
 
+use std::sync::atomic::fence;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,33 +156,63 @@ impl Segment {
     }
 
     /// Copies queued messages `[head, head + max)` without consuming them (operator tools; any
-    /// process). A slot overwritten while being copied (the reader committed past it and a writer
-    /// reused it) is detected and reported as skipped rather than shown torn.
+    /// process, beside a live reader and live writers).
+    ///
+    /// This may race: while a slot is copied the claimed reader can commit past it and a writer
+    /// can then reuse it, so the copy may be torn (a length from one message, bytes from another).
+    /// The race is harmless and detected: the copy never leaves the slot or `buf` whatever length
+    /// it reads, and `head` is read again after the copy; a slot whose sequence is then below
+    /// `head` may have been rewritten, so it is skipped (not passed to `f`), never shown torn.
     pub fn peek_unclaimed(&self, max: usize, mut f: impl FnMut(u64, Result<&[u8], SlotError>)) {
         let page = self.page();
         let head = page.head.0.load(Acquire);
+        // Acquire: pairs with each writer's publish of tail, making the slot bytes visible.
         let tail = page.tail.0.load(Acquire);
         let mut buf = Vec::with_capacity(MAX_PAYLOAD);
         for seq in head..tail.min(head.saturating_add(max as u64)) {
-            let r = self.copy_slot(seq, &mut buf);
-            // Acquire: if head is still at or below `seq`, no writer can have reused the slot
-            // (that needs head > seq), so the copy is whole.
-            if page.head.0.load(Acquire) > seq {
+            // SAFETY: `seq` was in the published range when head and tail were loaded above; the
+            // caller-side check of the contract's case 2 follows right below.
+            let r = unsafe { self.copy_slot(seq, &mut buf) };
+            // The fence keeps the copy's loads before the head load below (a plain Acquire load
+            // would not stop earlier loads from moving after it). A writer reuses slot `seq` only
+            // after it has seen head > seq, so if head still is <= seq here the copy is whole.
+            fence(Acquire);
+            if page.head.0.load(Relaxed) > seq {
                 continue;
             }
             f(seq, r.map(|()| buf.as_slice()));
         }
     }
 
-    /// Copies slot `seq` into `buf` (cleared first).
-    fn copy_slot(&self, seq: u64, buf: &mut Vec<u8>) -> Result<(), SlotError> {
+    /// Copies slot `seq` into `buf` (cleared first). A length above `MAX_PAYLOAD` (a corrupt or,
+    /// in case 2 below, torn slot) is refused with [`SlotError`] before anything is copied.
+    ///
+    /// # Safety
+    /// `seq` must have been in the published range `[head, tail)` as loaded by the caller, tail
+    /// with Acquire (which makes the writer's bytes visible: its Release store of tail came after
+    /// them). Then one of:
+    /// 1. The caller is the segment's single claimed reader ([`Reader::peek`]). Only it moves
+    ///    `head`, and a writer reuses slot `seq` only for sequence `seq + 256`, which needs
+    ///    `head > seq`; so until this reader commits past `seq` no one writes the slot and the copy
+    ///    is exactly the published message.
+    /// 2. Any other caller ([`Segment::peek_unclaimed`]): the claimed reader may commit past `seq`
+    ///    during the copy and a writer may rewrite the slot under it. The caller must then treat
+    ///    the copy as possibly torn and discard it unless `head <= seq` when re-read after the copy
+    ///    (behind an Acquire fence).
+    ///
+    /// Memory safety holds in both cases: the copy reads at most `MAX_PAYLOAD` bytes inside slot
+    /// `seq` (the length is checked first) into `buf`, which has room for them, and any byte
+    /// pattern is a valid `u8`.
+    unsafe fn copy_slot(&self, seq: u64, buf: &mut Vec<u8>) -> Result<(), SlotError> {
         let slot = self.slot_ptr(slot_index(seq));
         buf.clear();
         buf.reserve(MAX_PAYLOAD);
-        // SAFETY: `seq` is in the published range [head, tail): its writer's Release store of tail
-        // (which our Acquire load of tail saw) made the bytes visible, and no writer touches a slot
-        // in that range. The length is checked against MAX_PAYLOAD, which `buf` has room for,
-        // before it sizes the copy; `set_len` then covers exactly the bytes just written.
+        // SAFETY: the slot lies inside the mapping (`slot_ptr`). By the caller's contract the bytes
+        // were published before the caller's Acquire load of tail, and either nobody writes the
+        // slot during this copy (case 1) or the caller discards a copy that raced with a writer
+        // (case 2). The reads go through raw pointers into shared memory, creating no reference
+        // that would claim the bytes unchanging. `len` is checked against MAX_PAYLOAD, which `buf`
+        // has room for, before it sizes the copy; `set_len` then covers exactly the bytes written.
         unsafe {
             let len = u32::from_le_bytes((&raw const (*slot).len).read());
             if len as usize > MAX_PAYLOAD {
@@ -259,7 +290,9 @@ impl Reader {
         let tail = page.tail.0.load(Acquire);
         let end = tail.min(head.saturating_add(max as u64));
         for seq in head..end {
-            let r = self.seg.copy_slot(seq, &mut self.buf);
+            // SAFETY: contract case 1: this is the claimed single reader and `seq` is in the
+            // [head, tail) just loaded (tail with Acquire); only our own commit frees the slot.
+            let r = unsafe { self.seg.copy_slot(seq, &mut self.buf) };
             f(seq, r.map(|()| self.buf.as_slice()));
         }
         end

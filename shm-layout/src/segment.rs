@@ -30,8 +30,9 @@ pub const INIT_WAIT: Duration = Duration::from_secs(2);
 
 /// A mapped, validated CrossChat segment.
 ///
-/// `Segment` is `Send + Sync`: every field it hands out is an atomic or sits in a slot that the ring
-/// protocol gives to one party at a time. Put it in an `Arc` to share it between threads.
+/// `Segment` is `Send + Sync` (asserted below): every field it hands out is an atomic or sits in a
+/// slot that the ring protocol gives to one party at a time. Put it in an `Arc` to share it between
+/// threads.
 #[derive(Debug)]
 pub struct Segment {
     name: String,
@@ -42,12 +43,15 @@ pub struct Segment {
     pid: u32,
 }
 
-// SAFETY: the mapping is plain shared memory; all shared fields are atomics, and slot bytes are only
-// touched under the ring protocol (writers under the lock word between `head + 256` and `tail`, the
-// single reader in `[head, tail)`), which is exactly the discipline cross-process sharing needs too.
-unsafe impl Send for Segment {}
-// SAFETY: as for `Send`: `&Segment` only exposes atomics and protocol-guarded slot copies.
-unsafe impl Sync for Segment {}
+// No `unsafe impl Send/Sync`: the fields already give both (memmap2 declares `MmapRaw` `Send +
+// Sync`; the rest are owned plain values). Sharing one `Segment` between threads is sound for the
+// same reason sharing the object between processes is: through `&Segment` the mapping is touched
+// only by atomics and by slot copies under the ring protocol (see `ring.rs`). This fails to compile
+// if a field ever takes `Send` or `Sync` away, instead of silently needing an `unsafe impl`.
+const _: fn() = || {
+    fn check<T: Send + Sync>() {}
+    check::<Segment>();
+};
 
 impl Segment {
     /// Opens the segment, creating and initialising it when absent. Used by `ingest` and `gateway`,
