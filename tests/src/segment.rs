@@ -34,6 +34,12 @@ impl UniqueSegment {
         UniqueSegment { name }
     }
 
+    /// Guards a name chosen elsewhere (e.g. one derived from a test's directory, so that a
+    /// restart on that directory finds the same segment): unlinked on drop like any other.
+    pub fn adopt(name: String) -> UniqueSegment {
+        UniqueSegment { name }
+    }
+
     /// The name, e.g. for `--shm-name`.
     pub fn name(&self) -> &str {
         &self.name
