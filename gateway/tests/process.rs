@@ -3,13 +3,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use crosschat_tests::process::listening_address;
+use crosschat_tests::segment::UniqueSegment;
 
 /// A gateway process and the address it printed.
 struct Gateway {
@@ -30,15 +31,6 @@ fn shm_name(dir: &Path) -> String {
     format!("/xchat-gwproc-{}-{leaf}", std::process::id())
 }
 
-/// Removes the test's segment when the test ends, however it ends.
-struct Unlink(String);
-
-impl Drop for Unlink {
-    fn drop(&mut self) {
-        let _ = shm_layout::remove(&self.0);
-    }
-}
-
 fn spawn(dir: &Path, extra: &[&str]) -> Gateway {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
         .args(["--listen", "127.0.0.1:0"])
@@ -57,20 +49,7 @@ fn spawn(dir: &Path, extra: &[&str]) -> Gateway {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
+    let addr = listening_address(stderr, Duration::from_secs(20), |_| {})
         .expect("the gateway prints `listening on http://ADDR`");
     Gateway {
         child,
@@ -112,7 +91,7 @@ fn a_taken_port_is_a_one_line_error() {
 #[tokio::test]
 async fn sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let _unlink = Unlink(shm_name(dir.path()));
+    let _unlink = UniqueSegment::adopt(shm_name(dir.path()));
     let mut gw = spawn(dir.path(), &[]);
     wait_healthy(gw.addr).await;
     let pid = rustix::process::Pid::from_raw(gw.child.id() as i32).unwrap();
@@ -134,7 +113,7 @@ async fn sigterm_stops_gracefully() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_writing_leaves_every_file_loadable() {
     let dir = tempfile::tempdir().unwrap();
-    let _unlink = Unlink(shm_name(dir.path()));
+    let _unlink = UniqueSegment::adopt(shm_name(dir.path()));
     let gw = spawn(dir.path(), &[]);
     wait_healthy(gw.addr).await;
     let addr = gw.addr;
@@ -202,7 +181,7 @@ async fn sigkill_while_writing_leaves_every_file_loadable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_while_twenty_logins_run() {
     let dir = tempfile::tempdir().unwrap();
-    let _unlink = Unlink(shm_name(dir.path()));
+    let _unlink = UniqueSegment::adopt(shm_name(dir.path()));
     // A realistic cost, so that the logins are real work.
     let gw = spawn(dir.path(), &["--bcrypt-cost", "10"]);
     wait_healthy(gw.addr).await;
@@ -250,7 +229,7 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let shm = shm_name(dir.path());
-    let _unlink = Unlink(shm.clone());
+    let _unlink = UniqueSegment::adopt(shm.clone());
     let gw = spawn(dir.path(), &[]);
     wait_healthy(gw.addr).await;
     let body = r#"{"username":"wendy","password":"secret"}"#;

@@ -1,17 +1,22 @@
 //! The real stack in a temporary directory: one gateway and three ingests (release binaries),
 //! the gateway's stderr kept for the report, and a gateway that can be stopped (SIGTERM) and
-//! started again on the same address and data directory while the ingests keep running.
+//! started again on the same address and data directory while the ingests keep running. Built on
+//! the workspace's test kit (`crosschat_tests`): its unique segment, temporary directory, binary
+//! directory, `listening on` reader and SIGTERM-then-SIGKILL.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::process::{Resource, Rlimit, Signal};
+use crosschat_tests::dirs::TestDir;
+use crosschat_tests::process;
+use crosschat_tests::segment::UniqueSegment;
+use rustix::process::{Resource, Rlimit};
 
 /// The ingest platforms, in the order producers are spread over them.
-pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
+pub use crosschat_tests::stack::PLATFORMS;
 /// Gateway log lines kept for the report (the newest).
 const LOG_KEPT: usize = 10_000;
 
@@ -45,11 +50,8 @@ impl Default for StackOpts {
 impl StackOpts {
     /// The directory the binaries are taken from.
     pub fn bin_dir(&self) -> PathBuf {
-        self.bin_dir.clone().unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("the example's path");
-            // target/release/examples/<this> → target/release
-            exe.parent().unwrap().parent().unwrap().to_path_buf()
-        })
+        // target/release/examples/<this> → target/release
+        self.bin_dir.clone().unwrap_or_else(process::bin_dir)
     }
 
     /// Whether this gateway's `--help` lists `flag` (e.g. one an older build lacks).
@@ -104,32 +106,34 @@ pub struct Stack {
     data_dir: PathBuf,
     opts: StackOpts,
     log: Arc<Mutex<VecDeque<String>>>,
-    _dir: tempfile::TempDir,
+    // Dropped after the processes are killed: the segment is unlinked, the directory removed.
+    _segment: UniqueSegment,
+    _dir: TestDir,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         for c in self.gateway.iter_mut().chain(&mut self.ingests) {
-            let _ = c.kill();
-            let _ = c.wait();
+            process::kill(c);
         }
-        let _ = std::fs::remove_file(format!("/dev/shm{}", self.shm));
     }
 }
 
 impl Stack {
     /// Starts a gateway on a free port and the three ingests, and waits for the ingest sockets.
     pub async fn start(opts: StackOpts) -> Stack {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir = TestDir::new("crosschat-bench-");
+        let segment = UniqueSegment::new("bench");
         let mut stack = Stack {
             gateway: None,
             ingests: Vec::new(),
             addr: String::new(),
-            run_dir: dir.path().join("run"),
-            shm: format!("/xchat-bench-{}", std::process::id()),
-            data_dir: dir.path().join("data"),
+            run_dir: dir.runtime_dir(),
+            shm: segment.name.clone(),
+            data_dir: dir.data_dir(),
             opts,
             log: Arc::default(),
+            _segment: segment,
             _dir: dir,
         };
         stack.addr = stack.spawn_gateway("127.0.0.1:0");
@@ -148,7 +152,7 @@ impl Stack {
         for p in PLATFORMS {
             let path = stack.socket(p);
             for _ in 0..400 {
-                if path.exists() {
+                if process::socket_answers(&path) {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
@@ -186,32 +190,16 @@ impl Stack {
             .spawn()
             .expect("start the gateway (build it with --release)");
         let stderr = gw.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
         let log = self.log.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut tx = Some(tx);
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(a) = line.strip_prefix("listening on http://") {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(a.trim().to_string());
-                    }
-                    continue;
-                }
-                eprintln!("gateway: {line}");
-                let mut log = log.lock().unwrap();
-                if log.len() == LOG_KEPT {
-                    log.pop_front();
-                }
-                log.push_back(line);
+        let addr = process::listening_address(stderr, Duration::from_secs(20), move |line| {
+            eprintln!("gateway: {line}");
+            let mut log = log.lock().unwrap();
+            if log.len() == LOG_KEPT {
+                log.pop_front();
             }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the gateway's `listening on` line");
+            log.push_back(line);
+        })
+        .expect("the gateway's `listening on` line");
         self.gateway = Some(gw);
         addr
     }
@@ -225,19 +213,11 @@ impl Stack {
     /// it took to stop.
     pub async fn stop_gateway(&mut self) -> Duration {
         let mut gw = self.gateway.take().expect("a running gateway");
-        let t = Instant::now();
-        let pid = rustix::process::Pid::from_raw(gw.id() as i32).expect("a pid");
-        let _ = rustix::process::kill_process(pid, Signal::TERM);
-        while gw.try_wait().ok().flatten().is_none() {
-            if t.elapsed() > Duration::from_secs(30) {
-                eprintln!("the gateway did not stop within 30 s of SIGTERM: killing it");
-                let _ = gw.kill();
-                let _ = gw.wait();
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let stopped = process::terminate_async(&mut gw, Duration::from_secs(30)).await;
+        if stopped.killed {
+            eprintln!("the gateway did not stop within 30 s of SIGTERM: killed it");
         }
-        t.elapsed()
+        stopped.took
     }
 
     /// Starts the gateway again on the same address and data directory.

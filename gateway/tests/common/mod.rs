@@ -1,33 +1,36 @@
-//! Helpers shared by the gateway's integration tests.
+//! What the gateway's integration tests share beyond the workspace's test kit
+//! (`crosschat_tests`, which gives the unique segment name, the temporary directory's layout and
+//! the hand-written HTTP client re-exported here): a test config, a fresh in-process state, and
+//! `warp::test` requests against the whole filter.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Parser;
+use crosschat_tests::dirs::{self, TestDir};
+use crosschat_tests::segment::unique_name;
 use gateway::state::State;
 use gateway::Config;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, StatusCode};
 use warp::{Filter, Reply};
 
-/// A config for tests: bcrypt cost 4, the given data and runtime dirs, a unique segment name.
+/// The kit's one-request-per-connection HTTP client, for the real server.
+// Not every test file (example) uses them, as with the rest of this module.
+#[allow(unused_imports)]
+pub use crosschat_tests::http::{http, try_http};
+
+/// A config for tests: bcrypt cost 4, the data and runtime dirs inside `dir`, a unique segment
+/// name (whoever runs the gateway unlinks it).
 pub fn config(dir: &Path, extra: &[&str]) -> Config {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let shm = format!(
-        "/xchat-gwtest-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
+    let shm = unique_name("gwtest");
     let mut args = vec![
         "gateway".to_string(),
         "--data-dir".into(),
-        dir.join("data").display().to_string(),
+        dirs::data_dir(dir).display().to_string(),
         "--runtime-dir".into(),
-        dir.join("run").display().to_string(),
+        dirs::runtime_dir(dir).display().to_string(),
     ];
     if !extra.contains(&"--bcrypt-cost") {
         args.extend(["--bcrypt-cost".into(), "4".into()]);
@@ -40,9 +43,9 @@ pub fn config(dir: &Path, extra: &[&str]) -> Config {
 }
 
 /// A fresh state on a fresh temporary directory.
-pub async fn setup() -> (tempfile::TempDir, State) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+pub async fn setup() -> (TestDir, State) {
+    let dir = TestDir::new("crosschat-gwtest-");
+    dir.create_runtime_dir();
     let state = gateway::build_state(&config(dir.path(), &[]))
         .await
         .unwrap();
@@ -145,46 +148,4 @@ pub async fn register_login(
         r.json["user"]["id"].as_str().unwrap().to_string(),
         r.cookie(),
     )
-}
-
-/// A minimal HTTP/1.1 client for the real server: one request per connection.
-pub async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    try_http(addr, method, path, headers, body).await.unwrap()
-}
-
-/// [`http`], with connection errors returned.
-pub async fn try_http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> std::io::Result<(u16, String, String)> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    let out = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, head.to_string(), body.to_string()))
 }
