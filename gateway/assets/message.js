@@ -7,12 +7,37 @@
 
 import { formatTime, toDate } from './format.js';
 
-// The UI's one list of platforms (name, mark, emote image URL); colours are in chat.css by slug.
+// The UI's one list of platforms, in the order the pages show them: the name, the mark (a letter
+// badge, readable without colour), the platform's colour and the mark's text colour on it (`ink`),
+// the simulator's default chatter colour (`sample`) and the emote image URL. A new platform needs
+// only an entry here: the simulator's tabs, the overlay's platform boxes and the Channels panel's
+// options are built from it, and the stylesheets read the colours from the `--plat` / `--plat-ink`
+// properties that `setPlatform` and `platformMark` put on an element (no per-platform CSS rule).
 export const PLATFORMS = {
-  twitch: { name: 'Twitch', mark: 'T', emote: (id) => `https://static-cdn.jtvnw.net/emoticons/v2/${encodeURIComponent(id)}/default/dark/1.0` },
-  youtube: { name: 'YouTube', mark: 'YT', emote: null },
-  kick: { name: 'Kick', mark: 'K', emote: (id) => `https://files.kick.com/emotes/${encodeURIComponent(id)}/fullsize` },
+  twitch: {
+    name: 'Twitch', mark: 'T', colour: '#9146ff', ink: '#fff', sample: '#a970ff',
+    emote: (id) => `https://static-cdn.jtvnw.net/emoticons/v2/${encodeURIComponent(id)}/default/dark/1.0`,
+  },
+  youtube: { name: 'YouTube', mark: 'YT', colour: '#ff3d3d', ink: '#fff', sample: '#ffb020', emote: null },
+  kick: {
+    name: 'Kick', mark: 'K', colour: '#53fc18', ink: '#0b1a05', sample: '#53fc18',
+    emote: (id) => `https://files.kick.com/emotes/${encodeURIComponent(id)}/fullsize`,
+  },
 };
+
+/** Gives `node` the colours of platform `slug` (unknown: none) as `--plat` / `--plat-ink`. */
+function paintPlatform(node, slug) {
+  const p = slug ? PLATFORMS[slug] : null;
+  if (!p) return;
+  node.style.setProperty('--plat', p.colour);
+  node.style.setProperty('--plat-ink', p.ink);
+}
+
+/** Marks `node` as platform `slug`'s: `data-platform` (selectors, filters, tests) and its colours. */
+export function setPlatform(node, slug) {
+  node.dataset.platform = slug || '';
+  paintPlatform(node, slug);
+}
 
 /** Badge names the UI shows as marks (others are ignored), with their label and title. */
 const BADGES = {
@@ -68,6 +93,7 @@ function luminance(hex) {
 export function platformMark(slug) {
   const p = PLATFORMS[slug];
   const mark = el('span', `plat plat-${slug || 'unknown'}`, p ? p.mark : '?');
+  paintPlatform(mark, slug);
   const name = p ? p.name : 'Unknown platform';
   mark.title = name;
   mark.setAttribute('role', 'img');
@@ -133,7 +159,7 @@ export function renderMessage(m, { time = true, badges = true, emotes = true } =
   const slug = platformSlug(m.platform);
   const li = el('li', 'msg');
   li.dataset.id = String(m.id);
-  if (slug) li.dataset.platform = slug;
+  if (slug) setPlatform(li, slug);
 
   if (time) {
     const date = toDate(m.timestamp);
@@ -237,7 +263,7 @@ export function hideCleared(nodes, { user, until, at }) {
   const why = until ? `timeout ${minutes(Number(until) - Number(at))}` : 'banned';
   const count = `${nodes.length} message${nodes.length === 1 ? '' : 's'}`;
   const note = el('li', 'msg cleared-note', `${count} from ${String(user ?? '')} hidden (${why})`);
-  note.dataset.platform = last.dataset.platform || '';
+  setPlatform(note, last.dataset.platform);
   last.after(note);
   return note;
 }

@@ -9,7 +9,7 @@
 // the URL's fragment, never into a request.
 
 import { api } from './api.js';
-import { el } from './message.js';
+import { el, PLATFORMS } from './message.js';
 import { formatDateTime } from './format.js';
 import { OVERLAY_DEFAULTS, overlayUrl } from './overlay-options.js';
 
@@ -170,7 +170,23 @@ export async function hideOnOverlay(id) {
 }
 
 /** Wires the panel and loads the list. */
+/** One ticked "show" box per platform (name="platform"), ahead of the other options. */
+function platformBoxes() {
+  const boxes = Object.entries(PLATFORMS).map(([slug, p]) => {
+    const input = el('input');
+    input.type = 'checkbox';
+    input.name = 'platform';
+    input.value = slug;
+    input.checked = true;
+    const label = el('label');
+    label.append(input, ` ${p.name}`);
+    return label;
+  });
+  $('overlay-show').querySelector('legend').after(...boxes);
+}
+
 export function initOverlays() {
+  platformBoxes();
   $('overlay-create').addEventListener('submit', create);
   $('overlay-copy-new').addEventListener('click', () => copyField($('overlay-new-url')));
   $('overlay-copy-url').addEventListener('click', () => copyField($('overlay-url')));

@@ -1,15 +1,37 @@
-// The simulator panel: pretend to be a chatter on Twitch, YouTube or Kick. Each platform tab keeps
-// its own username, badges and colour; a successful send clears only the message text.
+// The simulator panel: pretend to be a chatter on any platform. One tab per entry of PLATFORMS;
+// each keeps its own username, badges and colour; a successful send clears only the message text.
 
 import { api, withRetryHint } from './api.js';
-import { PLATFORMS, renderMessage, safeColour } from './message.js';
+import { PLATFORMS, renderMessage, safeColour, setPlatform } from './message.js';
 
 const USER_MAX = 64;
 const TEXT_MAX = 1000;
 
+/** The tabs, first one selected: a button per platform with its name, mark and colours. */
+function buildTabs(form) {
+  const [first] = Object.keys(PLATFORMS);
+  const tabs = Object.entries(PLATFORMS).map(([slug, p]) => {
+    const tab = document.createElement('button');
+    tab.type = 'button';
+    tab.className = 'tab';
+    tab.id = `tab-${slug}`;
+    tab.textContent = p.name;
+    tab.dataset.mark = p.mark;
+    setPlatform(tab, slug);
+    tab.setAttribute('role', 'tab');
+    tab.setAttribute('aria-selected', String(slug === first));
+    tab.setAttribute('aria-controls', form.id);
+    if (slug !== first) tab.tabIndex = -1;
+    return tab;
+  });
+  document.getElementById('sim-tabs').replaceChildren(...tabs);
+  form.setAttribute('aria-labelledby', `tab-${first}`);
+  return tabs;
+}
+
 export function initSimulator() {
   const form = document.getElementById('sim-form');
-  const tabs = [...document.querySelectorAll('.tab[role="tab"]')];
+  const tabs = buildTabs(form);
   const user = document.getElementById('sim-user');
   const text = document.getElementById('sim-text');
   const vip = document.getElementById('sim-vip');
@@ -21,12 +43,11 @@ export function initSimulator() {
   const send = document.getElementById('sim-send');
   const status = document.getElementById('sim-status');
 
-  const defaults = { twitch: '#a970ff', youtube: '#ffb020', kick: '#53fc18' };
   /** Per-platform form state, as the reference keeps it. */
-  const forms = Object.fromEntries(Object.keys(PLATFORMS).map((p) => [p, {
-    user: '', text: '', isVip: false, isMod: false, isSub: false, color: defaults[p],
+  const forms = Object.fromEntries(Object.entries(PLATFORMS).map(([slug, p]) => [slug, {
+    user: '', text: '', isVip: false, isMod: false, isSub: false, color: p.sample,
   }]));
-  let active = 'twitch';
+  let active = tabs[0].dataset.platform;
   let sending = false;
 
   function save() {

@@ -132,7 +132,9 @@ pub struct Cli {
     pub youtube_min_poll_ms: u64,
 
     /// Print the platform slugs, one per line, and exit (scripts read the list from here).
-    #[arg(long, exclusive = true)]
+    /// Every other flag is ignored: not `exclusive`, since clap would then refuse the
+    /// `CROSSCHAT_*` variables a launch script has already exported.
+    #[arg(long)]
     pub list_platforms: bool,
 }
 
@@ -227,9 +229,15 @@ mod tests {
     fn an_unknown_platform_lists_the_known_ones() {
         let err = Cli::try_parse_from(["ingest", "--platform", "myspace"]).unwrap_err();
         let text = err.to_string();
-        for p in ["twitch", "youtube", "kick"] {
-            assert!(text.contains(p), "{text}");
+        for p in Platform::ALL {
+            assert!(text.contains(p.slug()), "{text}");
         }
+    }
+
+    #[test]
+    fn list_platforms_takes_the_other_flags_a_script_sets() {
+        let cli = Cli::try_parse_from(["ingest", "--list-platforms", "--shm-name", "/x"]).unwrap();
+        assert!(cli.list_platforms);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one list of chat platforms. Adding a platform means a variant here, a connector module in
-//! `ingest`, and an entry in the UI's `platforms.js` — scripts and units read the list from
-//! `ingest --list-platforms`, and tests check every other copy against [`Platform::ALL`].
+//! `ingest`, and an entry in the UI's `PLATFORMS` (`gateway/assets/message.js`: name, mark,
+//! colours) — scripts and units read the list from `ingest --list-platforms`, and tests check
+//! every other copy against [`Platform::ALL`].
 
 use serde::{Deserialize, Serialize};
 

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crosschat_tests::process::{bin_dir, ensure_built, free_port};
+use shm_layout::Platform;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -94,16 +95,144 @@ fn unit_exec_start_flags_exist_in_the_binaries_help() {
 
 #[test]
 fn scripts_ingest_refuses_an_unknown_platform() {
+    ensure_built();
     let out = Command::new(repo().join("scripts/ingest"))
         .arg("myspace")
+        .env("CROSSCHAT_BIN_DIR", bin_dir())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let known = format!("known platforms: {}", Platform::slugs(", "));
     assert!(
-        stderr.contains("unknown platform 'myspace'") && stderr.contains("twitch, youtube, kick"),
+        stderr.contains("unknown platform 'myspace'") && stderr.contains(&known),
         "{stderr}"
     );
+}
+
+/// The scripts' platform list: what `ingest --list-platforms` prints.
+fn listed_platforms() -> Vec<String> {
+    let out = Command::new(bin_dir().join("ingest"))
+        .arg("--list-platforms")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ingest --list-platforms failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn slugs() -> Vec<String> {
+    Platform::ALL.iter().map(|p| p.slug().to_owned()).collect()
+}
+
+#[test]
+fn ingest_lists_the_platforms_the_scripts_start() {
+    ensure_built();
+    assert_eq!(listed_platforms(), slugs());
+}
+
+/// A unit file cannot run a command: the target's `Wants=` spells the instances, and this test is
+/// what keeps that spelling equal to the platform list.
+#[test]
+fn crosschat_target_wants_one_ingest_per_platform() {
+    let text = std::fs::read_to_string(repo().join("scripts/systemd/crosschat.target")).unwrap();
+    let wanted: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Wants="))
+        .flat_map(str::split_whitespace)
+        .filter_map(|u| {
+            u.strip_prefix("crosschat-ingest@")?
+                .strip_suffix(".service")
+        })
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        wanted,
+        slugs(),
+        "crosschat.target's Wants= must name crosschat-ingest@<slug>.service for each Platform"
+    );
+    assert!(text.contains("crosschat-gateway.service"), "{text}");
+}
+
+/// The UI's one platform list (`PLATFORMS` in message.js): each key of the object literal, in order,
+/// with the entry's text (up to the next key).
+fn ui_platforms() -> Vec<(String, String)> {
+    let js = std::fs::read_to_string(repo().join("gateway/assets/message.js")).unwrap();
+    let start = js
+        .find("export const PLATFORMS = {\n")
+        .expect("message.js exports PLATFORMS");
+    let body = &js[start..];
+    let body = &body[body.find('\n').unwrap() + 1..body.find("\n};").expect("PLATFORMS ends")];
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in body.lines() {
+        let key = line
+            .strip_prefix("  ")
+            .filter(|l| !l.starts_with(' '))
+            .and_then(|l| l.split_once(": {"))
+            .map(|(k, _)| k);
+        match (key, entries.last_mut()) {
+            (Some(k), _) => entries.push((k.to_owned(), line.to_owned())),
+            (None, Some((_, text))) => text.push_str(line),
+            (None, None) => panic!("PLATFORMS starts with {line:?}, not a key"),
+        }
+    }
+    entries
+}
+
+#[test]
+fn the_ui_platform_list_is_the_enum() {
+    let ui = ui_platforms();
+    let keys: Vec<&str> = ui.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, slugs(), "PLATFORMS in gateway/assets/message.js");
+    for (p, (_, entry)) in Platform::ALL.iter().zip(&ui) {
+        assert!(
+            entry.contains(&format!("name: '{}'", p.display_name())),
+            "the {p} entry names it {:?}: {entry}",
+            p.display_name()
+        );
+        for field in ["mark: '", "colour: '#", "ink: '#", "sample: '#"] {
+            assert!(
+                entry.contains(field),
+                "the {p} entry has no {field}…: {entry}"
+            );
+        }
+    }
+}
+
+/// Platform colours, marks and lists come from `PLATFORMS` at run time: no stylesheet rule and no
+/// dashboard or overlay markup is written per platform (the landing page's static example feed is
+/// content, and takes its colours from `PLATFORMS` too).
+#[test]
+fn no_stylesheet_or_app_page_spells_a_platform() {
+    let assets = repo().join("gateway/assets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&assets)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "css"))
+        .collect();
+    files.extend(["dashboard.html", "overlay.html"].map(|f| assets.join(f)));
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for p in Platform::ALL {
+            let slug = p.slug();
+            for spelled in [
+                format!("data-platform=\"{slug}\""),
+                format!("value=\"{slug}\""),
+                format!(".plat-{slug}"),
+                format!("--{slug}"),
+            ] {
+                assert!(
+                    !text.contains(&spelled),
+                    "{} spells {spelled}: derive it from PLATFORMS in message.js",
+                    file.display()
+                );
+            }
+        }
+    }
 }
 
 /// Pids of live processes whose environment holds `marker` (how the stack's children are found).
@@ -162,13 +291,14 @@ fn crosschat_up_starts_everything_and_ctrl_c_leaves_nothing_behind() {
     let ready = ureq::get(&format!("{}/readyz", url.trim())).call().unwrap();
     assert_eq!(ready.status(), 200);
     let run = dir.path().join("data/run");
-    for p in ["twitch", "youtube", "kick"] {
+    for p in Platform::ALL {
+        let p = p.slug();
         assert!(run.join(format!("ingest-{p}.sock")).exists(), "{p} socket");
     }
     let children = processes_with_env(&marker);
     assert!(
-        children.len() >= 5,
-        "script + gateway + 3 ingests, found {children:?}"
+        children.len() >= 2 + Platform::ALL.len(),
+        "script + gateway + one ingest per platform, found {children:?}"
     );
 
     // A second one on the same data directory refuses.
