@@ -14,19 +14,21 @@ use shm_layout::fuzzing::Target;
 use shm_layout::{ChatMessage, Platform, SlotEvent, SlotKind};
 use uuid::Uuid;
 
-use crate::auth::{validate_password, validate_username, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::channels::input;
-use crate::producers::IngestRequest;
+use crate::http::body::parse_json_body;
+use crate::http::routes::auth::Credentials;
+use crate::http::routes::channels::LinkBody;
+use crate::http::routes::overlays::{label, CreateBody, HideBody};
+use crate::http::routes::producers::ProducerBody;
+use crate::http::routes::stream::Control;
+use crate::http::session::{
+    validate_password, validate_username, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES,
+};
+use crate::ingests::IngestRequest;
 use crate::pump::Pumped;
 use crate::realtime::frames::filters_frame;
 use crate::realtime::rooms::Outbound;
 use crate::realtime::socket::{parse_inbound, Inbound, MAX_INBOUND};
-use crate::routes::auth::Credentials;
-use crate::routes::channels::LinkBody;
-use crate::routes::overlays::{label, CreateBody, HideBody};
-use crate::routes::producers::ProducerBody;
-use crate::routes::stream::Control;
-use crate::security::parse_json_body;
 use crate::store::filters::{
     Filters, MAX_BLOCKED_USERS, MAX_BOTS, MAX_ENTRY_CHARS, MAX_HIGHLIGHT_WORDS,
 };

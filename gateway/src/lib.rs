@@ -1,23 +1,21 @@
 //! CrossChat's gateway: the only process that talks HTTP and the only writer of the data directory.
 //!
-//! Modules, one job each:
+//! Where things live (one concern per folder; `tests/tests/module_cycles.rs` keeps them free of
+//! import cycles):
 //! * [`config`]: flags and `CROSSCHAT_*` variables
-//! * [`error`]: [`error::ApiError`] and the one `recover` turning every rejection into JSON
-//! * [`security`]: security headers, the CSRF gate, the capped JSON body
-//! * [`auth`]: names/passwords, bcrypt off the reactor, the session cookie and its filter
-//! * [`throttle`]: failed-login counters
-//! * [`channels`]: linked channels: input normalisation, the sync with each ingest, states
-//! * [`store`]: the data directory (accounts, login sessions, chat logs, archives)
-//! * [`producers`]: the client of the ingest producer sockets
-//! * [`events`]: what routes announce to WebSocket rooms
-//! * [`metrics`]: the Prometheus registry and metric handles
-//! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit)
-//! * [`realtime`]: the WebSocket handshake, connections, rooms and frames
-//! * [`server`]: the HTTP server loop (hyper under the warp filter)
+//! * [`http`]: the HTTP surface — the server loop, routes, request extractors (session cookie),
+//!   the one error type, security headers and body limits, the embedded web UI
+//! * [`realtime`]: the WebSocket handshake, connections and their protocol, rooms, every frame
+//! * [`pump`]: the drain pump (a std thread: doorbell → peek → persist → push → commit), slot
+//!   decoding and its stats
+//! * [`store`]: the data directory (accounts, login sessions, stream sessions, chat logs — their
+//!   append side and their readers —, channel links, overlay links, filters)
+//! * [`channels`]: linked channels at run time: input normalisation, the sync with each ingest,
+//!   states
+//! * [`ingests`]: the client of the ingest producer sockets
+//! * [`metrics`]: the Prometheus registry, metric handles and the scrape-time collector
 //! * [`limits`]: the open-file budget (WebSockets leave a reserve for the logs)
-//! * [`routes`]: the HTTP routes, composed in [`routes::routes`]
-//! * [`state`]: the shared state
-//! * [`ui`]: the embedded web UI (pages and assets)
+//! * [`state`]: the shared state the routes hold
 //!
 //! `main.rs` only parses flags, sets up logging, binds the listener and calls [`run`].
 
@@ -25,26 +23,19 @@
 // workspace's rust-version (1.80).
 #![allow(clippy::unnecessary_map_or, clippy::manual_is_multiple_of)]
 
-pub mod auth;
 pub mod channels;
 pub mod config;
-pub mod error;
-pub mod events;
 /// Property checks for the fuzz targets and their corpus replay (`fuzz/README.md`).
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
+pub mod ingests;
 pub mod limits;
 pub mod metrics;
-pub mod producers;
 pub mod pump;
 pub mod realtime;
-pub mod routes;
-pub mod security;
-pub mod server;
 pub mod state;
 pub mod store;
-pub mod throttle;
-pub mod ui;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -111,25 +102,31 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
             "fewer WebSocket connections than --ws-max-connections: the open-file limit must also cover the chat logs; raise LimitNOFILE / ulimit -n"
         );
     }
-    Ok(Arc::new_cyclic(|weak| AppState {
-        metrics: metrics::Metrics::new(weak.clone(), store.logs().fsync_seconds()),
-        store,
-        throttle: throttle::LoginThrottle::new(),
-        bcrypt_cost: config.bcrypt_cost,
-        bcrypt_slots: tokio::sync::Semaphore::new(auth::bcrypt_slots()),
-        dummy_hash,
-        secure_cookies: config.secure_cookies,
-        runtime_dir: config.runtime_dir.clone(),
-        ingest: producers::IngestPool::new(&config.runtime_dir),
-        shm_name: config.shm_name.clone(),
-        segment: Default::default(),
-        rooms: realtime::rooms::Rooms::new(config.ws_queue_bytes as usize),
-        ws_max_connections: ws_max_connections as usize,
-        pump_stats: Default::default(),
-        ws_connections: Default::default(),
-        channels: Default::default(),
-        overlay_revoked: tokio::sync::broadcast::channel(64).0,
-        shutdown: tokio::sync::watch::channel(false).0,
+    Ok(Arc::new_cyclic(|weak| {
+        let mut metrics = metrics::Metrics::new(store.logs().fsync_seconds());
+        metrics.register_collector(Box::new(metrics::collector::LiveCollector::new(
+            weak.clone(),
+        )));
+        AppState {
+            metrics,
+            store,
+            throttle: http::throttle::LoginThrottle::new(),
+            bcrypt_cost: config.bcrypt_cost,
+            bcrypt_slots: tokio::sync::Semaphore::new(http::session::bcrypt_slots()),
+            dummy_hash,
+            secure_cookies: config.secure_cookies,
+            runtime_dir: config.runtime_dir.clone(),
+            ingest: ingests::IngestPool::new(&config.runtime_dir),
+            shm_name: config.shm_name.clone(),
+            segment: Default::default(),
+            rooms: realtime::rooms::Rooms::new(config.ws_queue_bytes as usize),
+            ws_max_connections: ws_max_connections as usize,
+            pump_stats: Default::default(),
+            ws_connections: Default::default(),
+            channels: Default::default(),
+            overlay_revoked: tokio::sync::broadcast::channel(64).0,
+            shutdown: tokio::sync::watch::channel(false).0,
+        }
     }))
 }
 
@@ -170,7 +167,7 @@ pub async fn run(
     for platform in shm_layout::Platform::ALL {
         tokio::spawn(channels::sync::run(state.clone(), platform));
     }
-    let app = routes::routes(state.clone());
+    let app = http::routes::routes(state.clone());
     let addr = listener
         .local_addr()
         .map_err(|e| RunError::Startup(format!("the listener has no address: {e}")))?;
@@ -182,7 +179,7 @@ pub async fn run(
         // The graceful stop does not wait for upgraded connections: tell them ourselves.
         st.shutdown.send_replace(true);
     };
-    server::serve(warp::service(app), listener, signal).await;
+    http::server::serve(warp::service(app), listener, signal).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let deadline = tokio::time::Instant::now() + WS_DRAIN;
     while state

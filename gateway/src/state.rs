@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::http::throttle::LoginThrottle;
 use crate::store::Store;
-use crate::throttle::LoginThrottle;
 
 /// Shared, immutable-after-start state (interior mutability lives inside each part).
 pub struct AppState {
@@ -14,7 +14,7 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     /// bcrypt cost for new hashes.
     pub bcrypt_cost: u32,
-    /// Bounds concurrent bcrypt work (see [`crate::auth::bcrypt_slots`]).
+    /// Bounds concurrent bcrypt work (see [`crate::http::session::bcrypt_slots`]).
     pub bcrypt_slots: tokio::sync::Semaphore,
     /// A hash of a random password made at start with the same cost: an unknown username is
     /// verified against it, so it costs as much time as a wrong password.
@@ -24,7 +24,7 @@ pub struct AppState {
     /// Where the ingest sockets live (`ingest-<platform>.sock`).
     pub runtime_dir: PathBuf,
     /// Pooled connections to the ingest sockets.
-    pub ingest: crate::producers::IngestPool,
+    pub ingest: crate::ingests::IngestPool,
     /// The shared-memory segment's name (for `/readyz`).
     pub shm_name: String,
     /// The shared-memory segment, once mapped.
@@ -32,7 +32,7 @@ pub struct AppState {
     /// WebSocket rooms.
     pub rooms: crate::realtime::rooms::Rooms,
     /// What the pump has done.
-    pub pump_stats: crate::pump::PumpStats,
+    pub pump_stats: crate::pump::stats::PumpStats,
     /// Most live WebSocket connections (`--ws-max-connections`).
     pub ws_max_connections: usize,
     /// Live WebSocket connections.

@@ -29,8 +29,8 @@ async fn a_silent_socket_is_pinged_then_closed_after_90_s() {
     let (_, cookie) = register_login(&app(state.clone()), "paula").await;
     let listener = gateway::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(gateway::server::serve(
-        warp::service(gateway::routes::routes(state)),
+    tokio::spawn(gateway::http::server::serve(
+        warp::service(gateway::http::routes::routes(state)),
         listener,
         std::future::pending(),
     ));

@@ -13,7 +13,7 @@ use shm_layout::Platform;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use crate::producers::socket_path;
+use crate::ingests::socket_path;
 use crate::state::AppState;
 use shm_layout::protocol::{ChannelState, ChannelStatus, StatusReply};
 

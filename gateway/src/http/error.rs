@@ -116,11 +116,9 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
     } else if rejection.find::<reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "The request body is larger than this route accepts ({} KiB; {} KiB for /api/filters).",
-                crate::security::BODY_LIMIT / 1024,
-                crate::routes::filters::FILTERS_BODY_LIMIT / 1024
-            ),
+            // Bodies with a Content-Length over their route's limit get the exact limit from
+            // `http::body`; this is the fallback for anything else warp measures as too large.
+            "The request body is larger than this route accepts.".into(),
         )
     } else if rejection.find::<reject::UnsupportedMediaType>().is_some() {
         (

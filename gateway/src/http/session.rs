@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use tokio::sync::Semaphore;
 use warp::{Filter, Rejection};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::State;
 use crate::store::users::PublicUser;
 

@@ -17,7 +17,7 @@
 use warp::http::{header, HeaderValue, Response, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
-use crate::security::frameable_by_self;
+use crate::http::security::frameable_by_self;
 
 /// One embedded file.
 struct Asset {

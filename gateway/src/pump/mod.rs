@@ -10,108 +10,25 @@
 //!
 //! The thread blocks (futex, fsync) so it stays off the async reactor, and it never takes the
 //! lock word: committing `head` is a single atomic store by the single reader.
+//!
+//! [`slot`] decodes what a slot holds; [`stats`] counts what the pump did.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+pub mod slot;
+pub mod stats;
+
+pub use slot::Pumped;
+pub use stats::PumpStats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use shm_layout::{ChatMessage, Reader};
+use shm_layout::Reader;
 use uuid::Uuid;
 
 use crate::realtime::rooms::Outbound;
 use crate::state::AppState;
-use crate::store::logs::LogEntry;
-
-/// What the pump has done since start (for `/metrics` and logs).
-#[derive(Debug, Default)]
-pub struct PumpStats {
-    /// Cycles that found messages.
-    pub batches: AtomicU64,
-    /// Messages newly written to a log.
-    pub persisted: AtomicU64,
-    /// Messages met again after a crash and skipped.
-    pub duplicates: AtomicU64,
-    /// Messages for streamers without an account (not persisted).
-    pub unknown_streamer: AtomicU64,
-    /// Slots whose payload did not parse (skipped).
-    pub bad_payloads: AtomicU64,
-    /// Cycles whose persistence failed (retried, not committed).
-    pub persist_errors: AtomicU64,
-    /// Size of the last non-empty batch.
-    pub last_batch: AtomicU64,
-    /// Set while persisting fails (a full or read-only disk): what `/readyz` says and the logs
-    /// repeat once a minute.
-    pub failing: std::sync::Mutex<Option<Failing>>,
-}
-
-/// The pump cannot persist: since when, why, and when that was last logged.
-#[derive(Debug, Clone)]
-pub struct Failing {
-    /// The first failure of this run of failures.
-    pub since: Instant,
-    /// A sentence for operators: "the data directory is full", …
-    pub problem: String,
-    /// Failed attempts so far.
-    pub attempts: u64,
-    last_logged: Instant,
-}
-
-/// How often a persisting failure is logged again while it lasts.
-const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
-
-impl PumpStats {
-    /// What keeps the pump from persisting, if anything.
-    pub fn problem(&self) -> Option<String> {
-        self.failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|f| f.problem.clone())
-    }
-
-    /// Records a failed attempt; logs the first one at once and then once a minute.
-    fn failed(&self, e: &std::io::Error, retry_in: Duration) {
-        self.persist_errors.fetch_add(1, Ordering::Relaxed);
-        let problem = crate::store::describe_write_error(e);
-        let now = Instant::now();
-        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        let f = failing.get_or_insert_with(|| Failing {
-            since: now,
-            problem: problem.clone(),
-            attempts: 0,
-            last_logged: now,
-        });
-        f.attempts += 1;
-        let changed = f.problem != problem;
-        f.problem = problem;
-        // The first failure, a new problem, and then once a minute.
-        if f.attempts == 1 || changed || now.duration_since(f.last_logged) >= FAILURE_LOG_EVERY {
-            f.last_logged = now;
-            tracing::error!(
-                problem = %f.problem,
-                error = %e,
-                failing_for_s = now.duration_since(f.since).as_secs(),
-                attempts = f.attempts,
-                retry_in_ms = retry_in.as_millis() as u64,
-                "the pump cannot persist chat; messages wait in the ring (producers get queue_full once it is full) and nothing is lost; logged again every minute while it lasts"
-            );
-        }
-    }
-
-    /// Records a successful cycle; logs the recovery once.
-    fn persisted_again(&self) {
-        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = failing.take() {
-            tracing::warn!(
-                problem = %f.problem,
-                failed_for_s = f.since.elapsed().as_secs(),
-                attempts = f.attempts,
-                "the pump persists again; everything that waited in the ring is being written"
-            );
-        }
-    }
-}
 
 /// Pump settings.
 #[derive(Debug, Clone, Copy)]
@@ -155,138 +72,6 @@ impl Pump {
 impl Drop for Pump {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// A message taken from a slot: what the pump needs to persist and push it. Its JSON is the slot's
-/// own bytes (the ingest's serialisation), checked to be exactly a [`ChatMessage`] — so the
-/// pump neither re-serialises it for the log nor for the browsers.
-#[derive(Debug, Clone)]
-pub struct Pumped {
-    /// Message id.
-    pub id: Uuid,
-    /// Its streamer.
-    pub streamer_id: Uuid,
-    /// The producer's timestamp, ms since the epoch (for the produce→persist latency).
-    pub timestamp: u64,
-    /// One line of JSON (no newline), valid UTF-8.
-    pub json: bytes::Bytes,
-    /// A moderation event (None: a chat message).
-    pub event: Option<shm_layout::SlotEvent>,
-}
-
-impl LogEntry for Pumped {
-    fn id(&self) -> Uuid {
-        self.id
-    }
-
-    fn streamer(&self) -> Uuid {
-        self.streamer_id
-    }
-
-    fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.json);
-    }
-
-    fn is_message(&self) -> bool {
-        self.event.is_none()
-    }
-}
-
-/// The fields of a [`ChatMessage`], and nothing else: a payload with unknown fields is refused, so
-/// the bytes stored and pushed verbatim are a normalised message. Strings are borrowed when they
-/// have no escapes. Each field takes exactly the values `ChatMessage` reads back (an optional
-/// `kind`, `isOwner`, `badges` or `emotes` may be absent, never `null`), or the log would keep a
-/// line its readers skip.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[allow(dead_code)] // read only to validate
-struct Strict<'a> {
-    id: Uuid,
-    streamer_id: Uuid,
-    #[serde(borrow)]
-    user: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    text: std::borrow::Cow<'a, str>,
-    platform: shm_layout::Platform,
-    timestamp: u64,
-    is_vip: bool,
-    is_sub: bool,
-    is_mod: bool,
-    #[serde(default, borrow)]
-    color: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
-    kind: shm_layout::Kind,
-    #[serde(default, borrow)]
-    channel: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    platform_message_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    user_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
-    is_owner: bool,
-    #[serde(default, borrow)]
-    badges: Vec<std::borrow::Cow<'a, str>>,
-    #[serde(default)]
-    emotes: Vec<shm_layout::Emote>,
-    #[serde(default)]
-    reply_to: Option<shm_layout::ReplyTo>,
-    #[serde(default)]
-    amount: Option<shm_layout::Amount>,
-    #[serde(default, borrow)]
-    system_text: Option<std::borrow::Cow<'a, str>>,
-}
-
-impl Pumped {
-    /// Validates a slot's payload and keeps its bytes.
-    pub fn from_slot(bytes: &[u8]) -> Result<Pumped, String> {
-        if shm_layout::SlotKind::of_json(bytes).map_err(|e| e.to_string())?
-            != shm_layout::SlotKind::Message
-        {
-            // A moderation event: small and rare, so parsed whole and written back as one line.
-            let ev = shm_layout::SlotEvent::from_json(bytes).map_err(|e| e.to_string())?;
-            return Ok(Pumped {
-                id: ev.id(),
-                streamer_id: ev.streamer_id(),
-                timestamp: ev.timestamp(),
-                json: bytes::Bytes::from(ev.to_json()),
-                event: Some(ev),
-            });
-        }
-        let s: Strict<'_> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let (id, streamer_id, timestamp) = (s.id, s.streamer_id, s.timestamp);
-        let json = if bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
-            // Pretty-printed by some other writer: one line is needed, so re-serialise.
-            let m = ChatMessage::from_json(bytes).map_err(|e| e.to_string())?;
-            bytes::Bytes::from(m.to_json())
-        } else {
-            bytes::Bytes::copy_from_slice(bytes)
-        };
-        // Parsed JSON is UTF-8 throughout (serde_json checks string contents; the rest is ASCII).
-        std::str::from_utf8(&json).map_err(|e| e.to_string())?;
-        Ok(Pumped {
-            id,
-            streamer_id,
-            timestamp,
-            json,
-            event: None,
-        })
-    }
-
-    /// The frame pushed to the room.
-    pub fn frame(&self) -> Outbound {
-        if let Some(f) = self
-            .event
-            .as_ref()
-            .and_then(crate::realtime::frames::moderation_frame)
-        {
-            return f;
-        }
-        // Checked in `from_slot`.
-        crate::realtime::frames::chat_frame_around(
-            self.id,
-            std::str::from_utf8(&self.json).unwrap_or("{}"),
-        )
     }
 }
 
@@ -386,67 +171,4 @@ fn run(mut reader: Reader, state: &AppState, cfg: PumpConfig, stop: &AtomicBool)
         );
     }
     tracing::info!("pump stopped");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use shm_layout::Platform;
-
-    fn sample() -> ChatMessage {
-        ChatMessage {
-            is_sub: true,
-            color: Some("#abcdef".into()),
-            ..ChatMessage::simple(
-                Uuid::new_v4(),
-                Uuid::new_v4(),
-                Platform::YouTube,
-                "ann \"the\" viewer",
-                "héllo\\n <b>",
-                7,
-            )
-        }
-    }
-
-    #[test]
-    fn slot_bytes_are_kept_verbatim_when_they_are_a_chat_message() {
-        let m = sample();
-        let bytes = m.to_json();
-        let p = Pumped::from_slot(&bytes).unwrap();
-        assert_eq!(&p.json[..], &bytes[..]);
-        assert_eq!((p.id, p.streamer_id), (m.id, m.streamer_id));
-        let Outbound::Logged { frame, .. } = p.frame() else {
-            panic!()
-        };
-        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
-        assert_eq!(v["type"], "chat:message");
-        assert_eq!(
-            serde_json::from_value::<ChatMessage>(v["message"].clone()).unwrap(),
-            m
-        );
-    }
-
-    #[test]
-    fn other_payloads_are_refused_or_normalised() {
-        let m = sample();
-        let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-        v["extra"] = "<script>".into();
-        assert!(Pumped::from_slot(v.to_string().as_bytes()).is_err());
-        assert!(Pumped::from_slot(b"not json").is_err());
-        assert!(Pumped::from_slot(br#"{"id":"x"}"#).is_err());
-        // Found by fuzzing (gateway_pump_slot): `null` where ChatMessage has a default was kept
-        // verbatim, and the log's readers then skipped the line.
-        for field in ["kind", "isOwner", "badges", "emotes"] {
-            let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
-            v[field] = serde_json::Value::Null;
-            assert!(
-                Pumped::from_slot(v.to_string().as_bytes()).is_err(),
-                "{field}: null"
-            );
-        }
-        let pretty = serde_json::to_vec_pretty(&m).unwrap();
-        let p = Pumped::from_slot(&pretty).unwrap();
-        assert!(!p.json.contains(&b'\n'));
-        assert_eq!(ChatMessage::from_json(&p.json).unwrap(), m);
-    }
 }

@@ -39,15 +39,13 @@ use uuid::Uuid;
 use warp::http::{HeaderMap, StatusCode};
 use warp::{Filter, Rejection};
 
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::security::check_origin;
+use crate::http::session::{authed, with_state, Authed};
 use crate::realtime::rooms::{Backlog, Cut, Outbound, OUTBOUND_QUEUE};
 use crate::realtime::upgrade::{websocket, Upgrade, WsStream};
-use crate::security::check_origin;
 use crate::state::State;
-use crate::store::logs::{replay_after, replay_from, select_from_log};
 use crate::store::overlays::KeyLookup;
-use crate::store::Transcript;
 
 /// Largest inbound text frame handled; larger ones get an error frame.
 pub const MAX_INBOUND: usize = 4 * 1024;
@@ -582,31 +580,13 @@ impl Conn {
         };
         // Stream the replay from the log through a small channel: memory stays bounded however
         // far behind the client is.
-        let path = match self.state.store.transcript_path(room, Transcript::Active) {
-            Ok(p) => p,
-            Err(_) => {
-                return self
-                    .send(error_frame("Your chat log is not available."))
-                    .await
-            }
-        };
         let (tx, mut rx) = mpsc::channel::<SlotEvent>(256);
         let st = self.state.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            // A recent `since` (the usual resume) is found by offset; an older one by a scan.
-            if let Some((file, offset)) = st.store.logs().open_after(room, since)? {
-                return replay_from(&path, file, offset, |m| tx.blocking_send(m).is_ok());
-            }
-            let found = replay_after(&path, since, |m| tx.blocking_send(m).is_ok())?;
-            if !found {
-                // `since` was archived meanwhile (or is unknown): the newest of the active log.
-                for m in select_from_log(&path, None, REPLAY_WITHOUT_ANCHOR)? {
-                    if tx.blocking_send(SlotEvent::Message(m)).is_err() {
-                        break;
-                    }
-                }
-            }
-            Ok::<(), std::io::Error>(())
+            st.store
+                .replay_since(room, since, REPLAY_WITHOUT_ANCHOR, |m| {
+                    tx.blocking_send(m).is_ok()
+                })
         });
         // Only the last OUTBOUND_QUEUE replayed ids can also be in the live queue (a longer overlap
         // would have overflowed it), so only those are kept.

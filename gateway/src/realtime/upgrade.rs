@@ -16,8 +16,8 @@ use tokio_tungstenite::WebSocketStream;
 use warp::http::{header, HeaderMap, HeaderValue, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
-use crate::error::ApiError;
-use crate::server::UpgradeSlot;
+use crate::http::error::ApiError;
+use crate::http::server::UpgradeSlot;
 
 /// An accepted WebSocket connection.
 pub type WsStream = WebSocketStream<TokioIo<Upgraded>>;

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use shm_layout::SlotEvent;
 use uuid::Uuid;
 
 use self::logs::{read_messages, LogEntry, LogStore};
@@ -475,5 +476,31 @@ impl Store {
     ) -> Result<Vec<logs::TranscriptMessage>, ReadError> {
         let path = self.transcript_path(user, which)?;
         Ok(logs::select_marked(&path, since, limit)?)
+    }
+
+    /// A WebSocket resume: calls `f` with every message and tombstone of `user`'s active log
+    /// after `since`, in order, streaming (blocking: run it off the reactor); stops when `f`
+    /// returns false. A recent `since` (the usual resume) is found by its offset, an older one by
+    /// a scan; when `since` is not in the active log (archived meanwhile, or unknown), the newest
+    /// `without_anchor` messages.
+    pub fn replay_since(
+        &self,
+        user: Uuid,
+        since: Uuid,
+        without_anchor: usize,
+        mut f: impl FnMut(SlotEvent) -> bool,
+    ) -> Result<(), ReadError> {
+        let path = self.transcript_path(user, Transcript::Active)?;
+        if let Some((file, offset)) = self.logs.open_after(user, since)? {
+            return Ok(logs::replay_from(&path, file, offset, f)?);
+        }
+        if !logs::replay_after(&path, since, &mut f)? {
+            for m in logs::select_from_log(&path, None, without_anchor)? {
+                if !f(SlotEvent::Message(m)) {
+                    break;
+                }
+            }
+        }
+        Ok(())
     }
 }

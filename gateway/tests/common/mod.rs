@@ -55,7 +55,7 @@ pub async fn setup() -> (TestDir, State) {
 /// The gateway's whole filter, boxed so tests can name its type.
 pub fn app(state: State) -> BoxedFilter<(warp::reply::Response,)> {
     warp::any()
-        .and(gateway::routes::routes(state))
+        .and(gateway::http::routes::routes(state))
         .map(Reply::into_response)
         .boxed()
 }

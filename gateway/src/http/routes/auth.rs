@@ -8,16 +8,17 @@ use serde_json::json;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::{Filter, Rejection};
 
-use super::json;
-use crate::auth::{
+use super::{blocking, json};
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{
     authed, clear_cookie, hash_password, session_cookie, session_token, validate_password,
     validate_username, verify_password, with_state, Authed, MAX_PASSWORD_BYTES,
 };
-use crate::error::ApiError;
-use crate::security::{csrf, json_body};
+use crate::http::throttle::Key;
 use crate::state::State;
 use crate::store::users::CreateError;
-use crate::throttle::Key;
 
 /// The body of register and login.
 #[derive(Debug, Deserialize)]
@@ -61,19 +62,9 @@ pub fn routes(
 
 /// The client's address: ours from [`crate::server`], or warp's (`warp::test` sets that one).
 fn peer_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
-    warp::ext::optional::<crate::server::PeerAddr>()
+    warp::ext::optional::<crate::http::server::PeerAddr>()
         .and(warp::addr::remote())
-        .map(|ours: Option<crate::server::PeerAddr>, warps| ours.map(|p| p.0).or(warps))
-}
-
-/// A blocking store call on the blocking pool (the JSON files are fsynced).
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        tracing::error!(error = %e, "store task failed");
-        ApiError::internal("The gateway failed to save your change; try again.")
-    })
+        .map(|ours: Option<crate::http::server::PeerAddr>, warps| ours.map(|p| p.0).or(warps))
 }
 
 async fn register(c: Credentials, state: State) -> Result<warp::reply::Response, Rejection> {

@@ -6,12 +6,12 @@ use shm_layout::Platform;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::auth::blocking;
-use super::json;
-use crate::auth::{authed, with_state, Authed};
+use super::{blocking, json};
 use crate::channels::input;
-use crate::error::ApiError;
-use crate::security::{csrf, json_body};
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{authed, with_state, Authed};
 use crate::state::State;
 use crate::store::channels::{LinkError, LinkRecord, MAX_LINKS_PER_STREAMER};
 

@@ -4,16 +4,13 @@
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::auth::blocking;
-use super::json;
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
-use crate::security::{csrf, json_body_up_to};
+use super::{blocking, json};
+use crate::http::body::{json_body_up_to, FILTERS_BODY_LIMIT};
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{authed, with_state, Authed};
 use crate::state::State;
 use crate::store::filters::Filters;
-
-/// Largest `PUT /api/filters` body: the longest lists of the longest names fit with room to spare.
-pub const FILTERS_BODY_LIMIT: u64 = 512 * 1024;
 
 /// The filter routes.
 pub fn routes(

@@ -12,8 +12,8 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use super::json;
-use crate::auth::with_state;
-use crate::producers::probe;
+use crate::http::session::with_state;
+use crate::ingests::probe;
 use crate::state::State;
 use crate::store::describe_write_error;
 

@@ -7,10 +7,9 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::auth::blocking;
-use super::json;
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
+use super::{blocking, json};
+use crate::http::error::ApiError;
+use crate::http::session::{authed, with_state, Authed};
 use crate::state::State;
 use crate::store::{ReadError, Transcript};
 

@@ -4,7 +4,7 @@
 use warp::http::{header, HeaderValue};
 use warp::{Filter, Rejection, Reply};
 
-use crate::auth::with_state;
+use crate::http::session::with_state;
 use crate::state::State;
 
 /// The metrics route.

@@ -26,8 +26,8 @@ use serde::Serialize;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
-use crate::error::recover;
-use crate::security::add_security_headers;
+use crate::http::error::recover;
+use crate::http::security::add_security_headers;
 use crate::state::State;
 
 /// A JSON response that no cache keeps.
@@ -36,6 +36,16 @@ pub fn json<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Response
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// A blocking store call on the blocking pool (the JSON files are fsynced).
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, crate::http::error::ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        tracing::error!(error = %e, "store task failed");
+        crate::http::error::ApiError::internal("The gateway failed to save your change; try again.")
+    })
 }
 
 /// Every route of the gateway, with the JSON error handler, the security headers and request logs.
@@ -64,7 +74,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         .boxed();
 
     // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------
-    let app = api.or(crate::ui::routes());
+    let app = api.or(crate::http::ui::routes());
     // ---------------------------------------------------------------------------------------
 
     app.recover(recover)

@@ -10,11 +10,11 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::auth::blocking;
-use super::json;
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
-use crate::security::{csrf, json_body};
+use super::{blocking, json};
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{authed, with_state, Authed};
 use crate::state::State;
 use crate::store::overlays::{CreateOverlayError, MAX_LABEL_CHARS, MAX_LIVE_OVERLAYS};
 

@@ -9,10 +9,11 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use super::json;
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
-use crate::producers::{IngestOutcome, IngestRequest};
-use crate::security::{csrf, json_body};
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{authed, with_state, Authed};
+use crate::ingests::{IngestOutcome, IngestRequest};
 use crate::state::State;
 
 /// The body a producer route accepts (unknown fields, e.g. `streamerId`, are ignored).

@@ -6,11 +6,11 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
-use super::auth::blocking;
-use super::json;
-use crate::auth::{authed, with_state, Authed};
-use crate::error::ApiError;
-use crate::security::{csrf, json_body};
+use super::{blocking, json};
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::http::security::csrf;
+use crate::http::session::{authed, with_state, Authed};
 use crate::state::State;
 use crate::store::logs::LogStore;
 use crate::store::users::StreamSession;
@@ -89,7 +89,7 @@ async fn control(a: Authed, c: Control, state: State) -> Result<warp::reply::Res
             let session = SessionView::new(&state, user, start.started.clone());
             let ended = start.ended.map(|s| SessionView::new(&state, user, s));
             tracing::info!(%user, session = %session.id, "stream started");
-            crate::events::stream_changed(&state, user, "started", &session);
+            announce(&state, user, "started", &session);
             json!({ "ok": true, "status": "started", "session": session, "ended": ended })
         }
         "end" => {
@@ -97,7 +97,7 @@ async fn control(a: Authed, c: Control, state: State) -> Result<warp::reply::Res
             let ended = r.map_err(store_error)?;
             let session = SessionView::new(&state, user, ended);
             tracing::info!(%user, session = %session.id, count = session.message_count, "stream ended");
-            crate::events::stream_changed(&state, user, "ended", &session);
+            announce(&state, user, "ended", &session);
             json!({ "ok": true, "status": "ended", "session": session })
         }
         other => {
@@ -134,4 +134,12 @@ fn sessions(a: Authed, state: State) -> warp::reply::Response {
         .map(|s| SessionView::new(&state, a.user.id, s))
         .collect();
     json(StatusCode::OK, &json!({ "sessions": list }))
+}
+
+/// A stream started or ended: `{"type":"stream","status":…,"session":{…}}` to the streamer's room.
+fn announce(state: &State, user: Uuid, status: &str, session: &SessionView) {
+    state.rooms.publish(
+        user,
+        &[crate::realtime::frames::stream_frame(status, session)],
+    );
 }

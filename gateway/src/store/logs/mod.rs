@@ -13,11 +13,18 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use serde::Deserialize;
-use shm_layout::{ChatMessage, Platform, SlotEvent, SlotKind};
+use shm_layout::ChatMessage;
 use uuid::Uuid;
 
 use super::atomic::sync_dir;
+
+mod marks;
+mod read;
+
+pub use marks::*;
+pub use read::*;
 
 /// Ids remembered per log for deduplication (see the module doc for why this is enough).
 pub const RECENT_IDS: usize = 4096;
@@ -131,7 +138,7 @@ pub struct LogStore {
     logs: Mutex<HashMap<Uuid, Arc<Mutex<UserLog>>>>,
     /// How long each `fdatasync` of a chat log took, in seconds (registered by
     /// [`crate::metrics::Metrics`]; one observation per append, i.e. per streamer per pump cycle).
-    fsync_seconds: prometheus_client::metrics::histogram::Histogram,
+    fsync_seconds: Histogram,
 }
 
 #[derive(Deserialize)]
@@ -179,7 +186,7 @@ impl LogStore {
         Ok(LogStore {
             dir: dir.to_owned(),
             fsync,
-            fsync_seconds: crate::metrics::fsync_histogram(),
+            fsync_seconds: Histogram::new(exponential_buckets(50e-6, 2.0, 16)), // 50 µs … ~1.6 s
             logs: Mutex::new(
                 logs.into_iter()
                     .map(|(k, v)| (k, Arc::new(Mutex::new(v))))
@@ -194,7 +201,7 @@ impl LogStore {
     }
 
     /// The `fdatasync` latency histogram (shared handle).
-    pub fn fsync_seconds(&self) -> &prometheus_client::metrics::histogram::Histogram {
+    pub fn fsync_seconds(&self) -> &Histogram {
         &self.fsync_seconds
     }
 
@@ -324,340 +331,6 @@ impl LogStore {
     }
 }
 
-/// Reads every complete message of a log, oldest first. A line still being written (no newline
-/// yet) is not returned; a line that does not parse is skipped with a warning.
-pub fn read_messages(path: &Path) -> io::Result<Vec<ChatMessage>> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(i) => &bytes[..=i],
-        None => &[][..],
-    };
-    let mut out = Vec::new();
-    for (n, line) in complete.split(|&b| b == b'\n').enumerate() {
-        if line.is_empty() {
-            continue;
-        }
-        if is_event_line(line) {
-            continue;
-        }
-        match serde_json::from_slice::<ChatMessage>(line) {
-            Ok(m) => out.push(m),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), line = n + 1, error = %e, "skipping a log line that does not parse")
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Calls `f` with every complete line of a log, in order, until it returns false. Reads with a
-/// bounded buffer, whatever the log's size; a line still being written (no newline) is left out.
-fn for_each_line(path: &Path, f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    for_each_line_of(file, f)
-}
-
-/// [`for_each_line`] over an open file, from its current position.
-fn for_each_line_of(file: File, mut f: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-    let mut reader = io::BufReader::with_capacity(64 * 1024, file);
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        if io::BufRead::read_until(&mut reader, b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') {
-            return Ok(()); // in flight
-        }
-        let body = &line[..line.len() - 1];
-        if !body.is_empty() && !f(body) {
-            return Ok(());
-        }
-    }
-}
-
-/// Whether a log line is a moderation tombstone (it has a `"type"`; messages have none).
-fn is_event_line(line: &[u8]) -> bool {
-    matches!(SlotKind::of_json(line), Ok(k) if k != SlotKind::Message)
-}
-
-fn parse_event(path: &Path, line: &[u8]) -> Option<SlotEvent> {
-    match SlotEvent::from_json(line) {
-        Ok(e) => Some(e),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "skipping a log line that does not parse");
-            None
-        }
-    }
-}
-
-fn parse_line(path: &Path, line: &[u8]) -> Option<ChatMessage> {
-    if is_event_line(line) {
-        return None;
-    }
-    match serde_json::from_slice::<ChatMessage>(line) {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "skipping a log line that does not parse");
-            None
-        }
-    }
-}
-
-fn line_id(line: &[u8]) -> Option<Uuid> {
-    serde_json::from_slice::<IdOnly>(line).ok().map(|m| m.id)
-}
-
-/// What `GET /api/messages` returns from a log (oldest first): with `since` found, the first
-/// `limit` messages after it (so a poller catches up without a gap); with `since` absent or not
-/// found, the newest `limit`. One pass, memory bounded by `limit` lines.
-pub fn select_from_log(
-    path: &Path,
-    since: Option<Uuid>,
-    limit: usize,
-) -> io::Result<Vec<ChatMessage>> {
-    select_lines(path, since, limit, None)
-}
-
-/// [`select_from_log`] with each message's moderation mark. Tombstones may come before or after
-/// their messages (a delete can arrive first after a reconnect), so the same single pass reads
-/// the whole log's tombstones while it selects.
-pub fn select_marked(
-    path: &Path,
-    since: Option<Uuid>,
-    limit: usize,
-) -> io::Result<Vec<TranscriptMessage>> {
-    let mut tombstones = Tombstones::default();
-    let selected = select_lines(path, since, limit, Some(&mut tombstones))?;
-    Ok(selected
-        .into_iter()
-        .map(|m| TranscriptMessage::marked(m, &tombstones))
-        .collect())
-}
-
-/// The one pass behind [`select_from_log`] and [`select_marked`]: it stops at the `limit`th
-/// message after `since` unless it also collects tombstones (then it reads to the end).
-fn select_lines(
-    path: &Path,
-    since: Option<Uuid>,
-    limit: usize,
-    mut tombstones: Option<&mut Tombstones>,
-) -> io::Result<Vec<ChatMessage>> {
-    let mut tail: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut after: Option<Vec<Vec<u8>>> = None;
-    let read_to_end = tombstones.is_some();
-    for_each_line(path, |line| {
-        let event = is_event_line(line);
-        if event {
-            if let Some(t) = tombstones.as_deref_mut() {
-                if let Some(ev) = parse_event(path, line) {
-                    t.add(&ev);
-                }
-            }
-        }
-        if let Some(after) = after.as_mut() {
-            if !event && after.len() < limit {
-                after.push(line.to_vec());
-            }
-            return read_to_end || after.len() < limit;
-        }
-        if since.is_some() && line_id(line) == since {
-            after = Some(Vec::new());
-            return read_to_end || limit > 0;
-        }
-        if event {
-            return true;
-        }
-        if limit > 0 {
-            if tail.len() == limit {
-                tail.pop_front();
-            }
-            tail.push_back(line.to_vec());
-        }
-        true
-    })?;
-    let lines: Vec<Vec<u8>> = match after {
-        Some(a) => a,
-        None => tail.into(),
-    };
-    Ok(lines.iter().filter_map(|l| parse_line(path, l)).collect())
-}
-
-/// Calls `f` with every message and tombstone after `since`, in order, streaming (for a
-/// WebSocket replay); returns whether `since` was in the log.
-pub fn replay_after(
-    path: &Path,
-    since: Uuid,
-    mut f: impl FnMut(SlotEvent) -> bool,
-) -> io::Result<bool> {
-    let mut found = false;
-    for_each_line(path, |line| {
-        if found {
-            return parse_event(path, line).map_or(true, &mut f);
-        }
-        found = line_id(line) == Some(since);
-        true
-    })?;
-    Ok(found)
-}
-
-/// [`replay_after`] from a known offset ([`LogStore::open_after`]): every message and tombstone
-/// from `offset` to the end of `file`, streaming.
-pub fn replay_from(
-    path: &Path,
-    mut file: File,
-    offset: u64,
-    mut f: impl FnMut(SlotEvent) -> bool,
-) -> io::Result<()> {
-    io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
-    for_each_line_of(file, |line| parse_event(path, line).map_or(true, &mut f))
-}
-
-/// A platform user in one channel: (platform, channel, userId).
-type UserKey = (Platform, String, String);
-
-/// The moderation tombstones of one log, to mark the messages they hide.
-#[derive(Debug, Default)]
-pub struct Tombstones {
-    /// Deleted message ids → when.
-    deleted: HashMap<Uuid, u64>,
-    /// (platform, channel, userId) → (when, `until`) of each timeout/ban.
-    cleared_users: HashMap<UserKey, Vec<(u64, Option<u64>)>>,
-    /// (platform, channel) → timestamps of chat clears.
-    cleared: HashMap<(Platform, String), Vec<u64>>,
-}
-
-/// Which moderator action hid a message (`deletedBy` in a transcript).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeletedBy {
-    /// That one message was deleted.
-    Delete,
-    /// Its author was timed out or banned after writing it.
-    ClearUser,
-    /// Its channel's chat was cleared after it was written.
-    Clear,
-}
-
-/// Why and when a message was hidden.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    /// When, ms since the epoch.
-    pub at: u64,
-    /// Which action.
-    pub by: DeletedBy,
-    /// For a timeout, when it ends (ms); `None` for a ban or another action.
-    pub until: Option<u64>,
-}
-
-impl Tombstones {
-    /// Records one event (messages are ignored).
-    pub fn add(&mut self, ev: &SlotEvent) {
-        match ev {
-            SlotEvent::Message(_) => {}
-            SlotEvent::Delete(d) => {
-                self.deleted.entry(d.target_id).or_insert(d.timestamp);
-            }
-            SlotEvent::ClearUser(c) => self
-                .cleared_users
-                .entry((c.platform, c.channel.clone(), c.user_id.clone()))
-                .or_default()
-                .push((c.timestamp, c.until)),
-            SlotEvent::Clear(c) => self
-                .cleared
-                .entry((c.platform, c.channel.clone()))
-                .or_default()
-                .push(c.timestamp),
-        }
-    }
-
-    /// Why and when `m` was hidden by a moderator, if it was: written before a timeout/ban of
-    /// its author, deleted by id (whenever the delete arrived), or written before a clear of its
-    /// channel. The (earliest) timeout/ban wins over the others: it is what hides the line in the
-    /// live view whatever else hit it, so a transcript groups exactly the lines the live frame
-    /// hid. Otherwise the earlier of the delete and the clear.
-    pub fn mark(&self, m: &ChatMessage) -> Option<Mark> {
-        let channel = m.channel.clone().unwrap_or_default();
-        let by_user = m.user_id.as_ref().and_then(|u| {
-            self.cleared_users
-                .get(&(m.platform, channel.clone(), u.clone()))?
-                .iter()
-                .copied()
-                .filter(|&(t, _)| t >= m.timestamp)
-                .min_by_key(|&(t, _)| t)
-        });
-        if let Some((at, until)) = by_user {
-            return Some(Mark {
-                at,
-                by: DeletedBy::ClearUser,
-                until,
-            });
-        }
-        let by_id = self.deleted.get(&m.id).map(|&at| Mark {
-            at,
-            by: DeletedBy::Delete,
-            until: None,
-        });
-        let by_clear = self
-            .cleared
-            .get(&(m.platform, channel))
-            .and_then(|v| v.iter().copied().filter(|&t| t >= m.timestamp).min())
-            .map(|at| Mark {
-                at,
-                by: DeletedBy::Clear,
-                until: None,
-            });
-        match (by_id, by_clear) {
-            (Some(d), Some(c)) => Some(if c.at < d.at { c } else { d }),
-            (d, c) => d.or(c),
-        }
-    }
-}
-
-/// A message of a transcript, with its moderation mark.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TranscriptMessage {
-    /// The message as logged.
-    #[serde(flatten)]
-    pub message: ChatMessage,
-    /// A moderator deleted it (or timed out/banned its author, or cleared the chat).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub deleted: bool,
-    /// When, ms since the epoch.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<u64>,
-    /// Which action hid it, so every view shows it as the live view did: `"delete"`,
-    /// `"clear_user"` or `"clear"`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_by: Option<DeletedBy>,
-    /// For `clear_user`: when the timeout ends (ms); absent for a ban.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cleared_until: Option<u64>,
-}
-
-impl TranscriptMessage {
-    /// Marks `message` with what `tombstones` say about it.
-    pub fn marked(message: ChatMessage, tombstones: &Tombstones) -> TranscriptMessage {
-        let mark = tombstones.mark(&message);
-        TranscriptMessage {
-            message,
-            deleted: mark.is_some(),
-            deleted_at: mark.map(|k| k.at),
-            deleted_by: mark.map(|k| k.by),
-            cleared_until: mark.and_then(|k| k.until),
-        }
-    }
-}
-
 /// Counts the messages of the active log (not its tombstones) and feeds the ids and end offsets of
 /// all its lines to `recent`; returns (messages, bytes).
 fn scan_ids(path: &Path, recent: &mut RecentIds) -> io::Result<(u64, u64)> {
@@ -741,7 +414,7 @@ pub fn repair_tail(path: &Path) -> io::Result<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shm_layout::Platform;
+    use shm_layout::{Platform, SlotEvent};
 
     fn refs(v: &[ChatMessage]) -> Vec<&ChatMessage> {
         v.iter().collect()
