@@ -15,11 +15,12 @@ use uuid::Uuid;
 
 use crate::connectors::kick::map::{map_event, render_emotes, AppEvent, RawData};
 use crate::connectors::kick::{centrifugo, lookup, pusher};
-use crate::connectors::sink::{is_badge, sanitise};
+use crate::connectors::sink::sanitise;
 use crate::connectors::twitch::map::{map as map_twitch, Mapped as TwitchMapped};
 use crate::connectors::twitch::parse::{unescape, Line};
 use crate::connectors::youtube::api::error_from_body;
 use crate::connectors::youtube::map::{map_item, micros_to_decimal, parse_page, Mapped};
+use crate::normalize::is_badge;
 use crate::normalize::{self, Code, MAX_BADGES, MAX_EMOTES, MAX_TEXT_CHARS, MAX_USER_CHARS};
 use crate::request::{classify, Request};
 

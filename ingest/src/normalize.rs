@@ -170,10 +170,7 @@ mod v2 {
                     badges.len()
                 )));
             }
-            if let Some(bad) = badges
-                .iter()
-                .find(|b| !crate::connectors::sink::is_badge(b))
-            {
+            if let Some(bad) = badges.iter().find(|b| !is_badge(b)) {
                 return Err(Refusal::invalid(format!(
                     "badge {bad:?} is not a short word: badges are 1–32 of a-z, 0-9, '_' and '-', like \"moderator\""
                 )));
@@ -609,6 +606,13 @@ fn parse(line: &[u8]) -> Result<Raw<'_>, Refusal> {
         ),
         _ => Refusal::invalid(format!("the request line is not valid JSON ({e})")),
     })
+}
+
+/// A badge name: 1–32 of `[a-z0-9_-]` (a mark in the UI, never free text).
+pub fn is_badge(b: &str) -> bool {
+    (1..=32).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
 #[cfg(test)]

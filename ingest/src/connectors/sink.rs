@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use super::{ConnectorMetrics, Dedupe, Links, StatusBoard};
 use crate::normalize::{
-    clean, is_amount_value, normalise_color, MAX_BADGES, MAX_CHANNEL_CHARS, MAX_EMOTES,
+    clean, is_amount_value, is_badge, normalise_color, MAX_BADGES, MAX_CHANNEL_CHARS, MAX_EMOTES,
     MAX_ID_CHARS, MAX_TEXT_CHARS, MAX_USER_CHARS,
 };
 use crate::writer::{Batch, Outcome, WriterHandle};
@@ -298,13 +298,6 @@ fn clean_in_place(s: &mut String) {
     if cleaned.len() != s.len() {
         *s = cleaned.into_owned();
     }
-}
-
-/// A badge name: 1–32 of `[a-z0-9_-]` (a mark in the UI, never free text).
-pub fn is_badge(b: &str) -> bool {
-    (1..=32).contains(&b.len())
-        && b.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
 /// Cuts `s` to at most `max_chars` characters (then trims the end), in place.

@@ -10,7 +10,8 @@
 //! - [`centrifugo`]: the Centrifugo session (connect, subscribe many chatrooms on one connection,
 //!   `{}` pings, batched frames, disconnect codes);
 //! - [`pusher`]: the legacy Pusher session;
-//! - [`feed`]: the reconnect loop and subscription book both share;
+//! - [`reconnect`]: the reconnect loop around the sessions;
+//! - [`feed`]: what both sessions share (how a session ends, the subscription book, delivery);
 //! - [`map`]: events → slot events; [`http`]: blocking HTTP off
 //!   the async workers.
 //!
@@ -25,6 +26,7 @@ pub mod lookup;
 pub mod map;
 pub mod pusher;
 pub mod realtime_api;
+pub mod reconnect;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -107,7 +109,7 @@ pub async fn run_with(ctx: ConnectorCtx, t: Timing) {
     let (tx, rx) = watch::channel(Resolved::default());
     tokio::select! {
         _ = resolve_loop(&ctx, &t, tx) => {}
-        _ = feed::run_feed(&ctx, &t, rx) => {}
+        _ = reconnect::run_feed(&ctx, &t, rx) => {}
         _ = ctx.stopped() => {}
     }
 }
