@@ -20,6 +20,12 @@ impl Platform {
     /// Every platform, in the order the UI and scripts list them.
     pub const ALL: [Platform; 3] = [Platform::Twitch, Platform::YouTube, Platform::Kick];
 
+    /// The platform's position in [`Platform::ALL`]: the index of its entry in a per-platform
+    /// array (`[T; Platform::ALL.len()]`), so such arrays need no match of their own.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The lower-case name used on command lines, socket names and URL paths (`twitch`, …).
     pub fn slug(self) -> &'static str {
         match self {
@@ -55,6 +61,18 @@ impl Platform {
     }
 }
 
+// `index` is the discriminant: the variants are declared in the order of `ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < Platform::ALL.len() {
+        assert!(
+            Platform::ALL[i] as usize == i,
+            "Platform::ALL lists the variants in declaration order"
+        );
+        i += 1;
+    }
+};
+
 /// Command lines take the slug (`--platform twitch`), so the flag's list is [`Platform::ALL`].
 impl clap::ValueEnum for Platform {
     fn value_variants<'a>() -> &'a [Self] {
@@ -84,5 +102,8 @@ mod tests {
         }
         assert_eq!(Platform::from_slug("myspace"), None);
         assert_eq!(Platform::slugs(","), "twitch,youtube,kick");
+        for (i, p) in Platform::ALL.into_iter().enumerate() {
+            assert_eq!(p.index(), i);
+        }
     }
 }
