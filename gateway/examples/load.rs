@@ -15,10 +15,9 @@
 //! target/release/examples/load --via ring --rate 1000     # the test writes the ring itself: gateway only
 //! ```
 //!
-//! The workspace's `crosschat-load` (tests/) measures the same stack; this driver's subscriber does
-//! as little as possible per frame (no JSON parse: the text is found by substring; received
-//! sequence numbers are bits, latencies a fixed-size histogram; 8 KiB socket buffers), so it shows
-//! what the gateway sustains rather than what the client does.
+//! This driver's subscriber does as little as possible per frame (no JSON parse: the text is found
+//! by substring; received sequence numbers are bits, latencies a fixed-size histogram; 8 KiB
+//! socket buffers), so it shows what the gateway sustains rather than what the client does.
 
 #[path = "common/mod.rs"]
 mod common;

@@ -87,15 +87,7 @@ type Conn = BufReader<UnixStream>;
 /// connection set-up) per message. Bounded to [`MAX_IDLE`] per platform.
 pub struct IngestPool {
     runtime_dir: PathBuf,
-    idle: [std::sync::Mutex<Vec<Conn>>; 3],
-}
-
-fn slot(platform: Platform) -> usize {
-    match platform {
-        Platform::Twitch => 0,
-        Platform::YouTube => 1,
-        Platform::Kick => 2,
-    }
+    idle: [std::sync::Mutex<Vec<Conn>>; Platform::ALL.len()],
 }
 
 /// How one exchange failed.
@@ -118,14 +110,14 @@ impl IngestPool {
     }
 
     fn take(&self, platform: Platform) -> Option<Conn> {
-        self.idle[slot(platform)]
+        self.idle[platform.index()]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
     }
 
     fn give_back(&self, platform: Platform, conn: Conn) {
-        let mut idle = self.idle[slot(platform)]
+        let mut idle = self.idle[platform.index()]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {

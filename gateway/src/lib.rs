@@ -19,10 +19,6 @@
 //!
 //! `main.rs` only parses flags, sets up logging, binds the listener and calls [`run`].
 
-// `map_or(true, …)` and `% n == 0` stay: `is_none_or` and `is_multiple_of` are newer than the
-// workspace's rust-version (1.80).
-#![allow(clippy::unnecessary_map_or, clippy::manual_is_multiple_of)]
-
 pub mod channels;
 pub mod config;
 /// Property checks for the fuzz targets and their corpus replay (`fuzz/README.md`).
@@ -48,15 +44,46 @@ pub use config::Config;
 use state::{AppState, State};
 use store::{Store, StoreError};
 
-/// Why the gateway could not start.
+/// Why the gateway could not start, or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The data directory could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Anything else at start-up.
-    #[error("{0}")]
-    Startup(String),
+    /// The shared-memory segment could not be mapped or created.
+    #[error("cannot map the segment {name}: {source}")]
+    Segment {
+        /// The segment's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: shm_layout::OpenError,
+    },
+    /// Another live gateway already drains the segment.
+    #[error(transparent)]
+    ReaderTaken(#[from] shm_layout::ClaimError),
+    /// Hashing the start-up dummy password failed.
+    #[error("bcrypt failed: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    /// The pump thread could not be started.
+    #[error("cannot start the pump thread: {0}")]
+    PumpThread(#[source] std::io::Error),
+    /// The listener has no local address.
+    #[error("the listener has no address: {0}")]
+    Listener(#[source] std::io::Error),
+    /// A start-up or stop task panicked (`what` names it).
+    #[error("{what} panicked: {source}")]
+    Panicked {
+        /// The task.
+        what: &'static str,
+        /// The join error.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+fn panicked(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> RunError {
+    move |source| RunError::Panicked { what, source }
 }
 
 /// Binds the HTTP listener. `TCP_NODELAY` is set on the listening socket, which Linux copies to
@@ -82,14 +109,13 @@ pub async fn build_state(config: &Config) -> Result<State, RunError> {
     let fsync = config.fsync;
     let store = tokio::task::spawn_blocking(move || Store::open(&dir, fsync))
         .await
-        .map_err(|e| RunError::Startup(format!("opening the data directory panicked: {e}")))??;
+        .map_err(panicked("opening the data directory"))??;
     let cost = config.bcrypt_cost;
     let dummy_hash = tokio::task::spawn_blocking(move || {
         bcrypt::hash(hex::encode(rand::random::<[u8; 16]>()), cost)
     })
     .await
-    .map_err(|e| RunError::Startup(format!("bcrypt panicked: {e}")))?
-    .map_err(|e| RunError::Startup(format!("bcrypt failed: {e}")))?;
+    .map_err(panicked("bcrypt"))??;
     // The metrics read the state at scrape time, so they hold it weakly.
     let open_files = limits::raise_open_file_limit();
     let ws_max_connections = limits::websocket_cap(config.ws_max_connections, open_files);
@@ -136,19 +162,19 @@ pub async fn start_pump(state: &State, config: &Config) -> Result<pump::Pump, Ru
     let name = config.shm_name.clone();
     let segment = tokio::task::spawn_blocking(move || Segment::open_or_create(&name))
         .await
-        .map_err(|e| RunError::Startup(format!("opening the segment panicked: {e}")))?
-        .map_err(|e| {
-            RunError::Startup(format!("cannot map the segment {}: {e}", config.shm_name))
+        .map_err(panicked("opening the segment"))?
+        .map_err(|e| RunError::Segment {
+            name: config.shm_name.clone(),
+            source: e,
         })?;
     let segment = Arc::new(segment);
-    let reader = Reader::claim(segment.clone()).map_err(|e| RunError::Startup(e.to_string()))?;
+    let reader = Reader::claim(segment.clone())?;
     let _ = state.segment.set(segment);
     let cfg = pump::PumpConfig {
         interval: Duration::from_millis(config.pump_interval_ms),
         max_batch: config.pump_max_batch,
     };
-    pump::Pump::spawn(reader, state.clone(), cfg)
-        .map_err(|e| RunError::Startup(format!("cannot start the pump thread: {e}")))
+    pump::Pump::spawn(reader, state.clone(), cfg).map_err(RunError::PumpThread)
 }
 
 /// How long a stop waits for WebSocket connections to take their close frames.
@@ -168,9 +194,7 @@ pub async fn run(
         tokio::spawn(channels::sync::run(state.clone(), platform));
     }
     let app = http::routes::routes(state.clone());
-    let addr = listener
-        .local_addr()
-        .map_err(|e| RunError::Startup(format!("the listener has no address: {e}")))?;
+    let addr = listener.local_addr().map_err(RunError::Listener)?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), segment = %config.shm_name, accounts = state.store.users().len(), "gateway serving");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let st = state.clone();
@@ -192,7 +216,7 @@ pub async fn run(
     }
     tokio::task::spawn_blocking(move || pump.stop())
         .await
-        .map_err(|e| RunError::Startup(format!("the pump panicked: {e}")))?;
+        .map_err(panicked("the pump"))?;
     tracing::info!("gateway stopped");
     Ok(())
 }

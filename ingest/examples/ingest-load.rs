@@ -42,7 +42,7 @@ struct Args {
     binary: Option<PathBuf>,
 }
 
-const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
+const PLATFORMS: [&str; shm_layout::Platform::ALL.len()] = shm_layout::Platform::SLUGS;
 
 struct Proc(Child);
 

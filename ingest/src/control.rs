@@ -41,7 +41,7 @@ impl ControlPlane {
 
     /// Handles a control line; returns its reply line (with the newline).
     pub fn handle(&self, c: Control) -> Vec<u8> {
-        if let Control::Channels(list) = c {
+        if let Control::Channels { channels: list } = c {
             let links = links_from(list);
             self.status.retain(|ch| links.contains_key(ch));
             if *self.links.borrow() != links {

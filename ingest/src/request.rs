@@ -7,7 +7,6 @@ use shm_layout::event::{ClearChat, ClearUser, Delete, SlotEvent};
 use shm_layout::Platform;
 use uuid::Uuid;
 
-use crate::connectors::Link;
 use crate::normalize::{
     parse_streamer_id, short_field, Refusal, MAX_CHANNEL_CHARS, MAX_ID_CHARS, MAX_USER_CHARS,
 };
@@ -25,14 +24,8 @@ pub enum Request {
     Control(Control),
 }
 
-/// Control lines of the gateway.
-#[derive(Debug)]
-pub enum Control {
-    /// The whole set of linked channels of this platform.
-    Channels(Vec<Link>),
-    /// A request for the channels' states and the connector's counters.
-    Status,
-}
+/// Control lines of the gateway (one definition, shared with the gateway's client).
+pub use shm_layout::protocol::Control;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -64,14 +57,6 @@ struct ClearIn {
     _kind: String,
     streamer_id: String,
     channel: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChannelsIn {
-    #[serde(rename = "type")]
-    _kind: String,
-    channels: Vec<Link>,
 }
 
 fn invalid(what: &str, e: serde_json::Error) -> Refusal {
@@ -128,12 +113,15 @@ pub fn classify(line: &[u8], platform: Platform, now: u64) -> Result<Request, Re
                 timestamp: now,
             })))
         }
-        Some("channels") => {
-            let c: ChannelsIn =
-                serde_json::from_slice(line).map_err(|e| invalid("channels line", e))?;
-            Ok(Request::Control(Control::Channels(c.channels)))
+        Some(kind @ ("channels" | "status")) => {
+            let what = if kind == "channels" {
+                "channels line"
+            } else {
+                "status line"
+            };
+            let c: Control = serde_json::from_slice(line).map_err(|e| invalid(what, e))?;
+            Ok(Request::Control(c))
         }
-        Some("status") => Ok(Request::Control(Control::Status)),
         Some(other) => Err(Refusal::invalid(format!(
             "unknown request type {other:?}: send a message (no \"type\"), or \"delete\", \"clear_user\", \"clear\""
         ))),
@@ -223,7 +211,7 @@ mod tests {
         let line = format!(
             r#"{{"type":"channels","channels":[{{"channel":"a","streamers":["{SID}"],"chatroomId":5}}]}}"#
         );
-        let Ok(Request::Control(Control::Channels(c))) =
+        let Ok(Request::Control(Control::Channels { channels: c })) =
             classify(line.as_bytes(), Platform::Kick, 1)
         else {
             panic!("channels")

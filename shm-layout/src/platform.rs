@@ -27,13 +27,25 @@ impl Platform {
     }
 
     /// The lower-case name used on command lines, socket names and URL paths (`twitch`, …).
-    pub fn slug(self) -> &'static str {
+    pub const fn slug(self) -> &'static str {
         match self {
             Platform::Twitch => "twitch",
             Platform::YouTube => "youtube",
             Platform::Kick => "kick",
         }
     }
+
+    /// Every platform's slug, in [`Platform::ALL`]'s order (for tests, scripts and drivers that
+    /// need the list as strings).
+    pub const SLUGS: [&'static str; Platform::ALL.len()] = {
+        let mut out = [""; Platform::ALL.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = Platform::ALL[i].slug();
+            i += 1;
+        }
+        out
+    };
 
     /// The display name used in messages (`Twitch`, `YouTube`, `Kick`).
     pub fn display_name(self) -> &'static str {

@@ -72,6 +72,21 @@ pub struct Link {
     pub channel_id: Option<u64>,
 }
 
+/// A control line from the gateway to an ingest's socket, answered with a [`StatusReply`]:
+/// `{"type":"channels","channels":[…]}` (the platform's whole set of links, sent whenever the
+/// gateway connects and whenever a link changes) or `{"type":"status"}` (about once a second).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Control {
+    /// The whole set of linked channels of this platform.
+    Channels {
+        /// The links.
+        channels: Vec<Link>,
+    },
+    /// A request for the channels' states and the connector's counters.
+    Status,
+}
+
 /// A linked channel's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -17,7 +17,7 @@ use crate::process::{self, bin_dir, ensure_built, free_port, socket_answers};
 use crate::segment::UniqueSegment;
 
 /// The platforms, as `ingest --platform` and the producer routes spell them.
-pub const PLATFORMS: [&str; 3] = ["twitch", "youtube", "kick"];
+pub const PLATFORMS: [&str; shm_layout::Platform::ALL.len()] = shm_layout::Platform::SLUGS;
 
 /// How long a process may take to come up before the test fails with its log.
 const START_TIMEOUT: Duration = Duration::from_secs(30);

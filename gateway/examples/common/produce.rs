@@ -25,7 +25,7 @@ pub struct Counts {
 
 /// The ingest platform producer `idx` writes to.
 pub fn platform(idx: usize) -> &'static str {
-    super::stack::PLATFORMS[idx % 3]
+    super::stack::PLATFORMS[idx % super::stack::PLATFORMS.len()]
 }
 
 /// A text padding that makes a message's text about `bytes` long within the ingest's limits

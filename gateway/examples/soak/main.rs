@@ -17,9 +17,6 @@
 //! It prints the figures and the RSS series, then `RESULT soak ok=true|false …`, and exits 1 on
 //! any failure.
 
-// `% n == 0` stays: `is_multiple_of` is newer than the workspace's rust-version.
-#![allow(clippy::manual_is_multiple_of)]
-
 #[path = "../common/mod.rs"]
 mod common;
 mod procs;
@@ -325,7 +322,7 @@ async fn run(args: Args) -> bool {
         if args.restart_every_s > 0 && t >= next_restart {
             next_restart += Duration::from_secs(args.restart_every_s);
             let n = restarts.len() as u64 + 1;
-            let kill = args.kill_every > 0 && n % args.kill_every == 0;
+            let kill = args.kill_every > 0 && n.is_multiple_of(args.kill_every);
             check_pids(&mut w, t.as_secs_f64(), &ingests, gateway_pid);
             let slow = slow_closed(&stack.addr).await;
             let old = gateway_pid;

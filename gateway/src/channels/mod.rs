@@ -50,7 +50,7 @@ pub struct Hub {
 
 impl Hub {
     fn idx(p: Platform) -> usize {
-        Platform::ALL.iter().position(|x| *x == p).unwrap_or(0)
+        p.index()
     }
 
     /// Wakes the platform's sync: its links changed.

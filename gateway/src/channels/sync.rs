@@ -8,14 +8,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use shm_layout::Platform;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::ingests::socket_path;
 use crate::state::AppState;
-use shm_layout::protocol::{ChannelState, ChannelStatus, StatusReply};
+use shm_layout::protocol::{ChannelState, ChannelStatus, Control, StatusReply};
 
 /// How often the states are asked for.
 pub const POLL: Duration = Duration::from_secs(1);
@@ -65,12 +64,14 @@ async fn session(
     let mut lines = BufReader::new(r).lines();
     let mut send_links = true;
     loop {
-        let line = if send_links {
-            let links = state.store.channels().for_platform(platform);
-            json!({ "type": "channels", "channels": links }).to_string()
+        let control = if send_links {
+            Control::Channels {
+                channels: state.store.channels().for_platform(platform),
+            }
         } else {
-            r#"{"type":"status"}"#.to_owned()
+            Control::Status
         };
+        let line = serde_json::to_string(&control).expect("a control line serialises");
         send_links = false;
         let exchange = async {
             w.write_all(line.as_bytes()).await?;

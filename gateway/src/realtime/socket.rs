@@ -606,7 +606,7 @@ impl Conn {
             n += 1;
             let write = async {
                 self.sink.feed(Message::Text(frame)).await?;
-                if n % 256 == 0 {
+                if n.is_multiple_of(256) {
                     self.state.metrics.ws_frames_sent.inc_by(256);
                     self.sink.flush().await?;
                 }

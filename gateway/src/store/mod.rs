@@ -441,7 +441,7 @@ impl Store {
             .unknown_warned
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if last.map_or(true, |t| t.elapsed() >= Duration::from_secs(10)) {
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             *last = Some(Instant::now());
             tracing::warn!(streamer = %user, dropped = n, total, "dropping messages for a streamerId that has no account (logged at most every 10 s)");
         }

@@ -41,11 +41,13 @@ async fn readyz(state: State) -> warp::reply::Response {
     // The pump's own failure wins: a probe of two bytes can pass on a disk too full for a batch.
     let problem = state.pump_stats.problem().or(written.err());
     let data_dir = problem.is_none();
-    let (tw, yt, ki) = tokio::join!(
-        probe(&state.runtime_dir, Platform::Twitch),
-        probe(&state.runtime_dir, Platform::YouTube),
-        probe(&state.runtime_dir, Platform::Kick),
-    );
+    let probes =
+        futures_util::future::join_all(Platform::ALL.map(|p| probe(&state.runtime_dir, p))).await;
+    let ingest: serde_json::Map<String, serde_json::Value> = Platform::ALL
+        .iter()
+        .zip(probes)
+        .map(|(p, up)| (p.slug().to_owned(), up.into()))
+        .collect();
     let segment = state.segment_report();
     let ready = data_dir && segment.mapped;
     json(
@@ -59,7 +61,7 @@ async fn readyz(state: State) -> warp::reply::Response {
             "segment": segment,
             "dataDir": data_dir,
             "problem": problem,
-            "ingest": { "twitch": tw, "youtube": yt, "kick": ki },
+            "ingest": ingest,
         }),
     )
 }

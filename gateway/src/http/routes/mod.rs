@@ -73,9 +73,7 @@ pub fn routes(state: State) -> impl Filter<Extract = (impl Reply,), Error = Infa
         // builds (and take longer to compile).
         .boxed();
 
-    // ---- UI mount point: the web UI (gateway/src/ui.rs, written separately) -----------------
     let app = api.or(crate::http::ui::routes());
-    // ---------------------------------------------------------------------------------------
 
     app.recover(recover)
         .map(|reply| {

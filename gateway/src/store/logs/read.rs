@@ -190,7 +190,7 @@ pub fn replay_after(
     let mut found = false;
     for_each_line(path, |line| {
         if found {
-            return parse_event(path, line).map_or(true, &mut f);
+            return parse_event(path, line).is_none_or(&mut f);
         }
         found = line_id(line) == Some(since);
         true
@@ -207,5 +207,5 @@ pub fn replay_from(
     mut f: impl FnMut(SlotEvent) -> bool,
 ) -> io::Result<()> {
     io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
-    for_each_line_of(file, |line| parse_event(path, line).map_or(true, &mut f))
+    for_each_line_of(file, |line| parse_event(path, line).is_none_or(&mut f))
 }

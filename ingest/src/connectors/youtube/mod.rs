@@ -225,8 +225,6 @@ impl Drop for AbortOnDrop {
 pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
     let (min, rest) = (ms / 60_000, ms % 60_000);
-    // `is_multiple_of` is newer than the workspace's rust-version.
-    #[allow(clippy::manual_is_multiple_of)]
     if min >= 120 && rest == 0 && min % 60 == 0 {
         format!("{} h", min / 60)
     } else if min > 0 && rest == 0 {
