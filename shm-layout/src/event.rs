@@ -93,8 +93,14 @@ struct TypeOnly<'a> {
 
 /// The `type` field of a JSON object (None: it has none). A line without the bytes `"type"`
 /// has no such key and is answered without parsing — messages, the hot path of the pump and the
-/// producer socket, carry no `type`.
+/// producer socket, carry no `type`. A payload that is not an object is an error: serde would
+/// read a struct from an array too (`["delete"]` as `{"type":"delete"}`), which no writer sends.
 pub fn type_field(bytes: &[u8]) -> Result<Option<std::borrow::Cow<'_, str>>, serde_json::Error> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(<serde_json::Error as serde::de::Error>::custom(
+            "a payload must be a JSON object",
+        ));
+    }
     if !bytes.windows(6).any(|w| w == b"\"type\"") {
         return Ok(None);
     }
@@ -262,6 +268,19 @@ pub fn moderation_uuid(platform: Platform, channel: &str, what: &str, timestamp:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_objects_have_a_type() {
+        // Found by fuzzing (slot_payload): serde reads a struct from an array, so `["type"]`
+        // had the `type` "type" while a generic parse found none.
+        for not_object in [&br#"["type"]"#[..], br#"["delete","x"]"#, b"  7", b"\"type\"", b""] {
+            assert!(type_field(not_object).is_err(), "{not_object:?}");
+            assert!(SlotKind::of_json(not_object).is_err());
+            assert!(SlotEvent::from_json(not_object).is_err());
+        }
+        assert_eq!(type_field(br#" {"type":"clear"}"#).unwrap().as_deref(), Some("clear"));
+        assert_eq!(type_field(br#"{"user":"a"}"#).unwrap(), None);
+    }
 
     #[test]
     fn events_round_trip_with_their_type() {
