@@ -52,7 +52,8 @@ pub fn routes(
         .and_then(|slug: String| async move {
             Platform::from_slug(&slug).ok_or_else(|| {
                 warp::reject::custom(ApiError::not_found(format!(
-                    "There is no producer for {slug:?}; use twitch, youtube or kick."
+                    "There is no producer for {slug:?}; use one of {}.",
+                    Platform::slugs(", ")
                 )))
             })
         })
