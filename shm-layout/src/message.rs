@@ -54,8 +54,10 @@ impl Kind {
     }
 }
 
-/// One emote inside a message's text.
+/// One emote inside a message's text. Unknown fields are refused (in all three nested types): a
+/// slot is kept and pushed verbatim, so what it carries must be exactly the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Emote {
     /// The platform's emote id (used to build the image URL).
     pub id: String,
@@ -69,7 +71,7 @@ pub struct Emote {
 
 /// The message a reply answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReplyTo {
     /// The parent's platform message id.
     pub platform_message_id: String,
@@ -81,6 +83,7 @@ pub struct ReplyTo {
 
 /// What a paid message paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Amount {
     /// Decimal value as a string (`"2.00"`; bits: `"100"`), never a float.
     pub value: String,

@@ -195,6 +195,41 @@ mod tests {
                 "{field}: null"
             );
         }
+        // Found by fuzzing (gateway_pump_slot): an unknown field inside an emote, the reply or
+        // the amount was kept verbatim — a number such as 1e4009 then reached browsers as
+        // Infinity and made the frame unreadable to a strict JSON parser.
+        for (path, value) in [
+            (
+                "emotes",
+                serde_json::json!([{"id": "25", "name": "Kappa", "start": 0, "end": 1, "x": 1e300}]),
+            ),
+            (
+                "replyTo",
+                serde_json::json!({"platformMessageId": "p", "user": "u", "text": "t", "x": 1}),
+            ),
+            (
+                "amount",
+                serde_json::json!({"value": "1", "currency": "EUR", "display": "€1", "x": 1}),
+            ),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+            v[path] = value;
+            assert!(
+                Pumped::from_slot(v.to_string().as_bytes()).is_err(),
+                "an unknown field in {path}"
+            );
+            // The same without the unknown field is kept.
+            let known = if path == "emotes" {
+                &mut v[path][0]
+            } else {
+                &mut v[path]
+            };
+            known.as_object_mut().unwrap().remove("x");
+            assert!(
+                Pumped::from_slot(v.to_string().as_bytes()).is_ok(),
+                "{path}"
+            );
+        }
         let pretty = serde_json::to_vec_pretty(&m).unwrap();
         let p = Pumped::from_slot(&pretty).unwrap();
         assert!(!p.json.contains(&b'\n'));
