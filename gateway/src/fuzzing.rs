@@ -14,7 +14,6 @@ use shm_layout::fuzzing::Target;
 use shm_layout::{ChatMessage, Platform, SlotEvent, SlotKind};
 use uuid::Uuid;
 
-use crate::channels::input;
 use crate::http::body::parse_json_body;
 use crate::http::routes::auth::Credentials;
 use crate::http::routes::channels::LinkBody;
@@ -178,7 +177,7 @@ fn link(body: &[u8]) {
     let Some(platform) = Platform::from_slug(&b.platform) else {
         return;
     };
-    match input::normalise(platform, &b.channel) {
+    match shm_layout::links::normalise(platform, &b.channel) {
         Err(sentence) => assert!(!sentence.is_empty()),
         Ok(channel) => {
             assert!(
@@ -189,7 +188,7 @@ fn link(body: &[u8]) {
                 b.channel
             );
             assert_eq!(
-                input::normalise(platform, &channel).as_deref(),
+                shm_layout::links::normalise(platform, &channel).as_deref(),
                 Ok(channel.as_str()),
                 "normalising is idempotent"
             );

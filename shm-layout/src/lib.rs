@@ -20,6 +20,7 @@
 //! - [`lock`]: the lock word — futex-based, with takeover from a dead owner;
 //! - [`ring`]: enqueue (try / wait for space), the single [`Reader`] (peek, commit, doorbell);
 //! - [`platform`]: the one list of chat platforms;
+//! - [`links`]: what a streamer pastes to link a channel, normalised per platform;
 //! - [`message`]: the normalised [`ChatMessage`] (model v2) and its ids;
 //! - [`protocol`]: the gateway ↔ ingest control lines (links down, channel states up);
 //! - [`event`]: what a slot carries: a message or a moderation event ([`SlotEvent`]);
@@ -39,6 +40,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod layout;
+pub mod links;
 pub mod lock;
 pub mod message;
 pub mod platform;

@@ -1,8 +1,8 @@
-//! Linked channels at run time: what a streamer pastes ([`input`]), the sync with each platform's
+//! Linked channels at run time (what a streamer pastes is normalised by
+//! [`shm_layout::links`]): the sync with each platform's
 //! ingest over its producer socket ([`sync`]: the whole set of links down, the channels' states
 //! and the connector's counters up), and the states as the API and the rooms see them ([`Hub`]).
 
-pub mod input;
 pub mod sync;
 
 use std::collections::HashMap;

@@ -7,7 +7,6 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use super::{blocking, json};
-use crate::channels::input;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::security::csrf;
@@ -78,7 +77,8 @@ fn list(a: Authed, state: State) -> warp::reply::Response {
 
 async fn add(a: Authed, body: LinkBody, state: State) -> Result<warp::reply::Response, Rejection> {
     let platform = platform(&body.platform)?;
-    let channel = input::normalise(platform, &body.channel).map_err(ApiError::bad_request)?;
+    let channel =
+        shm_layout::links::normalise(platform, &body.channel).map_err(ApiError::bad_request)?;
     if platform != Platform::Kick && (body.chatroom_id.is_some() || body.channel_id.is_some()) {
         return Err(ApiError::bad_request(
             "`chatroomId` and `channelId` are for Kick channels only.",
@@ -140,8 +140,7 @@ async fn remove(
     let raw = percent_encoding::percent_decode_str(&channel).decode_utf8_lossy();
     // The path may carry the channel as the streamer typed it (`SomeChannel`, `#name`, a URL):
     // the same normalising as linking finds the link; what does not normalise is looked up as is.
-    let channel =
-        crate::channels::input::normalise(platform, &raw).unwrap_or_else(|_| raw.into_owned());
+    let channel = shm_layout::links::normalise(platform, &raw).unwrap_or_else(|_| raw.into_owned());
     let user = a.user.id;
     let st = state.clone();
     let ch = channel.clone();

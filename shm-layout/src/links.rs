@@ -7,7 +7,7 @@
 //!   `youtube.com/live/`, `/shorts/`; a channel id `UC…` (24 chars) or `youtube.com/channel/UC…`;
 //!   an `@handle` or `youtube.com/@handle` → kept as `@handle`.
 
-use shm_layout::Platform;
+use crate::Platform;
 
 /// Normalises `input` as a channel of `platform`.
 pub fn normalise(platform: Platform, input: &str) -> Result<String, String> {
