@@ -273,12 +273,21 @@ mod tests {
     fn only_objects_have_a_type() {
         // Found by fuzzing (slot_payload): serde reads a struct from an array, so `["type"]`
         // had the `type` "type" while a generic parse found none.
-        for not_object in [&br#"["type"]"#[..], br#"["delete","x"]"#, b"  7", b"\"type\"", b""] {
+        for not_object in [
+            &br#"["type"]"#[..],
+            br#"["delete","x"]"#,
+            b"  7",
+            b"\"type\"",
+            b"",
+        ] {
             assert!(type_field(not_object).is_err(), "{not_object:?}");
             assert!(SlotKind::of_json(not_object).is_err());
             assert!(SlotEvent::from_json(not_object).is_err());
         }
-        assert_eq!(type_field(br#" {"type":"clear"}"#).unwrap().as_deref(), Some("clear"));
+        assert_eq!(
+            type_field(br#" {"type":"clear"}"#).unwrap().as_deref(),
+            Some("clear")
+        );
         assert_eq!(type_field(br#"{"user":"a"}"#).unwrap(), None);
     }
 
