@@ -21,8 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use super::feed::{
-    deliver, feed_confirmed, feed_failed, parse_error, ConnGuard, End, FeedRole, Subs,
-    NEVER_CONFIRMED,
+    deliver, feed_confirmed, feed_failed, feed_joining, parse_error, ConnGuard, End, FeedRole, Subs,
 };
 use super::map::AppEvent;
 use super::realtime_api::{self, ApiError};
@@ -442,13 +441,7 @@ impl State {
             send(ws, cmd).await?;
         }
         for (feed, slug, role) in add {
-            if role == FeedRole::Chat {
-                ctx.status.set(
-                    &slug,
-                    ChannelState::Connecting,
-                    "joining the channel's chat",
-                );
-            }
+            feed_joining(ctx, &slug, role);
             self.subscribe(t, ws, &feed, &slug, role).await?;
         }
         Ok(())
@@ -456,17 +449,8 @@ impl State {
 
     /// Retries a subscribe the server did not confirm once, then reports the feed.
     async fn overdue(&mut self, ctx: &ConnectorCtx, t: &Timing, ws: &mut Ws) -> Result<(), End> {
-        for (feed, tries) in self.subs.overdue(Instant::now()) {
-            let Some(sub) = self.subs.map.get_mut(&feed) else {
-                continue;
-            };
-            if tries < 2 {
-                let (slug, role) = (sub.slug.clone(), sub.role);
-                self.subscribe(t, ws, &feed, &slug, role).await?;
-            } else {
-                sub.deadline = None;
-                feed_failed(ctx, sub, &feed, NEVER_CONFIRMED);
-            }
+        for (feed, slug, role) in self.subs.retry_overdue(ctx, Instant::now()) {
+            self.subscribe(t, ws, &feed, &slug, role).await?;
         }
         Ok(())
     }

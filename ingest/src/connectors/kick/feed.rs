@@ -167,6 +167,24 @@ impl Subs {
         self.map.values().filter_map(|s| s.deadline).min()
     }
 
+    /// The overdue subscribes to send once more (tried once), in feed order; those already
+    /// tried twice are given up and reported ([`feed_failed`]) until the next connection.
+    pub fn retry_overdue(&mut self, ctx: &ConnectorCtx, now: Instant) -> Vec<Wanted> {
+        let mut again = Vec::new();
+        for (feed, tries) in self.overdue(now) {
+            let Some(sub) = self.map.get_mut(&feed) else {
+                continue;
+            };
+            if tries < 2 {
+                again.push((feed, sub.slug.clone(), sub.role));
+            } else {
+                sub.deadline = None;
+                feed_failed(ctx, sub, &feed, NEVER_CONFIRMED);
+            }
+        }
+        again
+    }
+
     /// Subscriptions whose deadline passed (feed, tries so far), in feed order.
     pub fn overdue(&self, now: Instant) -> Vec<(String, u32)> {
         let mut due: Vec<(String, u32)> = self
@@ -198,6 +216,14 @@ pub fn feed_failed(ctx: &ConnectorCtx, sub: &Sub, feed: &str, why: &str) {
             "the {} feed could not be joined, so they are not shown: {why}",
             sub.role.what()
         );
+    }
+}
+
+/// A subscribe about to be sent: the chat feed's channel is `connecting`.
+pub fn feed_joining(ctx: &ConnectorCtx, slug: &str, role: FeedRole) {
+    if role == FeedRole::Chat {
+        ctx.status
+            .set(slug, ChannelState::Connecting, "joining the channel's chat");
     }
 }
 

@@ -14,8 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::centrifugo::{open, MAX_LINE};
 use super::feed::{
-    deliver, feed_confirmed, feed_failed, parse_error, ConnGuard, End, FeedRole, Subs,
-    NEVER_CONFIRMED,
+    deliver, feed_confirmed, feed_joining, parse_error, ConnGuard, End, FeedRole, Subs,
 };
 use super::map::{AppEvent, RawData};
 use super::{Resolved, Timing};
@@ -242,15 +241,8 @@ pub async fn session(
                 if let Err(e) = send(&mut ws, serde_json::json!({"event": "pusher:ping", "data": {}})).await { return e; }
             }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await, None => std::future::pending().await } } => {
-                for (feed, tries) in subs.overdue(Instant::now()) {
-                    let Some(sub) = subs.map.get_mut(&feed) else { continue };
-                    if tries < 2 {
-                        let (slug, role) = (sub.slug.clone(), sub.role);
-                        if let Err(e) = subscribe(t, &mut ws, &mut subs, &feed, &slug, role).await { return e; }
-                    } else {
-                        sub.deadline = None;
-                        feed_failed(ctx, sub, &feed, NEVER_CONFIRMED);
-                    }
+                for (feed, slug, role) in subs.retry_overdue(ctx, Instant::now()) {
+                    if let Err(e) = subscribe(t, &mut ws, &mut subs, &feed, &slug, role).await { return e; }
                 }
             }
             r = resolved.changed() => {
@@ -305,13 +297,7 @@ async fn sync(
         .await?;
     }
     for (feed, slug, role) in add {
-        if role == FeedRole::Chat {
-            ctx.status.set(
-                &slug,
-                ChannelState::Connecting,
-                "joining the channel's chat",
-            );
-        }
+        feed_joining(ctx, &slug, role);
         subscribe(t, ws, subs, &feed, &slug, role).await?;
     }
     Ok(())
