@@ -115,7 +115,11 @@ async fn producer_routes_map_the_ingest_verdicts() {
     )
     .await;
     assert_eq!(r.status, 404);
-    assert!(r.error().contains("use one of twitch, youtube, kick"), "{}", r.text);
+    assert!(
+        r.error().contains("use one of twitch, youtube, kick"),
+        "{}",
+        r.text
+    );
     let r = post(
         &app,
         "/api/producers/kick",
