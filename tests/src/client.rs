@@ -123,6 +123,16 @@ impl User {
     }
 }
 
+/// The gateway's `/metrics` text (no login needed).
+pub fn metrics_text(base: &str) -> String {
+    ureq::get(&format!("{base}/metrics"))
+        .call()
+        .expect("/metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text")
+}
+
 /// The next JSON text frame, skipping pings; None on timeout or close.
 pub async fn next_json(ws: &mut Ws, timeout: Duration) -> Option<Value> {
     let deadline = Instant::now() + timeout;

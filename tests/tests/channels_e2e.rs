@@ -163,12 +163,7 @@ async fn channels_link_list_unlink_and_survive_restarts_in_any_order() {
             .starts_with("this platform's connector is not running"),
         "{kick}"
     );
-    let metrics = ureq::get(&format!("{}/metrics", stack.base_url))
-        .call()
-        .expect("/metrics")
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = crosschat_tests::client::metrics_text(&stack.base_url);
     assert!(
         metrics.contains("crosschat_channels{platform=\"kick\",state=\"error\"} 1"),
         "{metrics}"

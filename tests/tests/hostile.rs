@@ -282,12 +282,7 @@ fn logged_ids(u: &User) -> Vec<String> {
 /// A metric's value from `/metrics` (a counter's `_total` sample when it has one); with
 /// `labels`, the sample carrying all of them. 0 when absent.
 fn metric_labeled(base: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let text = ureq::get(&format!("{base}/metrics"))
-        .call()
-        .expect("/metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("metrics text");
+    let text = crosschat_tests::client::metrics_text(base);
     for candidate in [format!("{name}_total"), name.to_owned()] {
         for line in text.lines() {
             let Some(rest) = line.strip_prefix(candidate.as_str()) else {

@@ -227,12 +227,7 @@ async fn an_overlay_key_opens_one_room_read_only_until_revoked() {
     assert!(after >= Duration::from_secs(9), "{after:?}");
 
     // The key is nowhere: not in the logs, the metrics or the data directory.
-    let metrics = ureq::get(&format!("{base}/metrics"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = crosschat_tests::client::metrics_text(&base);
     assert!(
         metrics.contains("crosschat_overlay_key_refused_total 2"),
         "two wrong keys counted"

@@ -273,12 +273,7 @@ async fn a_linked_youtube_stream_reaches_the_room_and_ends_within_the_quota() {
     for b in &bodies {
         assert!(!b.contains(KEY), "the key is in /api/channels: {b}");
     }
-    let metrics = ureq::get(&format!("{}/metrics", stack.base_url))
-        .call()
-        .expect("/metrics")
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = crosschat_tests::client::metrics_text(&stack.base_url);
     for family in ["used", "left", "daily"] {
         assert!(
             metrics.contains(&format!(

@@ -416,6 +416,16 @@ mod tests {
     use super::*;
     use shm_layout::{Platform, SlotEvent};
 
+    /// Writes `lines` as a log file, one JSON line each.
+    fn write_log(path: &Path, lines: &[SlotEvent]) {
+        let mut text = Vec::new();
+        for l in lines {
+            l.write_json(&mut text);
+            text.push(b'\n');
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
     fn refs(v: &[ChatMessage]) -> Vec<&ChatMessage> {
         v.iter().collect()
     }
@@ -611,12 +621,7 @@ mod tests {
                 timestamp: 60,
             }),
         ];
-        let mut text = Vec::new();
-        for l in &lines {
-            l.write_json(&mut text);
-            text.push(b'\n');
-        }
-        std::fs::write(&path, text).unwrap();
+        write_log(&path, &lines);
         let marked = select_marked(&path, None, usize::MAX).unwrap();
         let msgs: Vec<ChatMessage> = marked.iter().map(|m| m.message.clone()).collect();
         assert_eq!(
@@ -688,12 +693,7 @@ mod tests {
                 timestamp: 40,
             }),
         ];
-        let mut text = Vec::new();
-        for l in &lines {
-            l.write_json(&mut text);
-            text.push(b'\n');
-        }
-        std::fs::write(&path, text).unwrap();
+        write_log(&path, &lines);
         let marked = select_marked(&path, None, usize::MAX).unwrap();
         let json: Vec<serde_json::Value> = marked
             .iter()

@@ -124,10 +124,12 @@ impl Subs {
             .filter(|(feed, _, _)| !self.map.contains_key(feed))
             .cloned()
             .collect();
+        let wanted: std::collections::HashSet<&str> =
+            want.iter().map(|(f, _, _)| f.as_str()).collect();
         let mut remove: Vec<String> = self
             .map
             .keys()
-            .filter(|f| !want.iter().any(|(w, _, _)| w == *f))
+            .filter(|f| !wanted.contains(f.as_str()))
             .cloned()
             .collect();
         remove.sort();
